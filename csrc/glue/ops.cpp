@@ -1,0 +1,126 @@
+// The Python-facing ops: argument checks, device dispatch, results back to Python.
+#include <torch/extension.h>
+
+#include <string>
+#include <tuple>
+
+#include "../common/numeric.h"
+#include "../cpu/select_cpu.h"
+#include "../cpu/step_cpu.h"
+#include "cuda_ops.h"
+#include "tensors.h"
+
+namespace lf {
+namespace {
+
+void masked_step(int64_t algo, std::vector<at::Tensor> params, std::vector<at::Tensor> grads,
+                 std::vector<std::vector<at::Tensor>> states, std::vector<std::optional<at::Tensor>> bits,
+                 std::vector<std::optional<at::Tensor>> group_base, std::vector<at::Tensor> steps, double lr, double beta1,
+                 double beta2, double alpha, double momentum, double eps, double weight_decay, bool maximize, bool centered) {
+  if (params.empty()) return;
+  TORCH_CHECK_VALUE(algo == 0 || algo == 1, "masked_step: unknown algorithm ", algo);
+  StepArgs a{static_cast<Algo>(algo), std::move(params), std::move(grads), std::move(states), std::move(bits),
+             std::move(group_base), std::move(steps), lr, beta1, beta2, OptimHyper{}};
+  // 1 - beta in double first, as torch.optim passes (1 - beta) as a Python float.
+  a.hyper = OptimHyper{static_cast<float>(lr),      static_cast<float>(beta1),        static_cast<float>(1.0 - beta1),
+                       static_cast<float>(beta2),   static_cast<float>(1.0 - beta2),  static_cast<float>(alpha),
+                       static_cast<float>(1.0 - alpha), static_cast<float>(momentum), static_cast<float>(eps),
+                       static_cast<float>(weight_decay), maximize, centered};
+  const DType dtype = kernel_dtype(a.params[0]);
+  TORCH_CHECK_VALUE(dtype != DType::F64, "masked optimizers support float32, float16 and bfloat16 params, not float64");
+  if (a.params[0].is_cuda()) {
+    masked_step_cuda(a);
+    return;
+  }
+  TORCH_CHECK_VALUE(a.params[0].is_cpu(), "masked_step: unsupported device ", a.params[0].device());
+  PreparedStep prepared = prepare_step(a);
+  step_cpu(a.algo, dtype, prepared.slots.data(), static_cast<int64_t>(prepared.slots.size()), a.hyper);
+  finish_step(prepared);
+}
+
+at::Device common_device(const std::vector<at::Tensor>& tensors, const std::vector<std::optional<at::Tensor>>& masks) {
+  at::Device device = tensors.empty() ? at::Device(at::kCPU) : tensors[0].device();
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    TORCH_CHECK_VALUE(tensors[i].device() == device, "tensors[", i, "] is on ", tensors[i].device(), ", tensors[0] on ",
+                      device, ": all tensors of a global selection must be on one device");
+    if (i < masks.size() && masks[i].has_value())
+      TORCH_CHECK_VALUE(masks[i]->device() == device, "masks[", i, "] is on ", masks[i]->device(), ", its tensor on ",
+                        device);
+  }
+  return device;
+}
+
+double key_value(const SelectResult& r, const PreparedSelect& in) {
+  for (const SelectSource& s : in.sources)
+    if (s.dtype == DType::F64 && s.n > 0) return KeyTraits<uint64_t>::value(r.key);
+  return KeyTraits<uint32_t>::value(r.key);
+}
+
+SelectResult run_select(const PreparedSelect& in, const RankRequest& rank, const at::Device& device) {
+  if (device.is_cuda()) return select_kth_cuda(in, rank, device);
+  return select_kth_cpu(in.sources.data(), static_cast<int64_t>(in.sources.size()), rank);
+}
+
+// (n_alive, k, value, nan_source): value is the k-th smallest magnitude when k was in [1, n_alive].
+std::tuple<int64_t, int64_t, double, int64_t> kth_smallest(std::vector<at::Tensor> tensors,
+                                                           std::vector<std::optional<at::Tensor>> masks, int64_t k) {
+  TORCH_CHECK_VALUE(k >= 0, "k must be >= 0, got ", k);
+  const at::Device device = common_device(tensors, masks);
+  const PreparedSelect in = prepare_select(tensors, masks);
+  RankRequest rank;
+  rank.k = static_cast<uint64_t>(k);
+  const SelectResult r = run_select(in, rank, device);
+  const double value = r.k ? key_value(r, in) : 0.0;
+  return {static_cast<int64_t>(r.n_alive), static_cast<int64_t>(r.k), value, r.nan_source};
+}
+
+// (new masks, n_alive, n_pruned, threshold, nan_source).
+std::tuple<std::vector<at::Tensor>, int64_t, int64_t, double, int64_t> prune(
+    std::vector<at::Tensor> tensors, std::vector<std::optional<at::Tensor>> masks, double fraction) {
+  TORCH_CHECK_VALUE(fraction >= 0.0 && fraction < 1.0, "fraction must be in [0, 1), got ", fraction);
+  const at::Device device = common_device(tensors, masks);
+  const PreparedSelect in = prepare_select(tensors, masks);
+  RankRequest rank;
+  rank.by_fraction = true;
+  rank.fraction = fraction;
+  const SelectResult r = run_select(in, rank, device);
+  std::vector<at::Tensor> out;
+  if (r.nan_source >= 0) return {out, static_cast<int64_t>(r.n_alive), 0, 0.0, r.nan_source};
+  std::vector<uint8_t*> out_ptrs;
+  for (const at::Tensor& t : tensors) {
+    out.push_back(at::empty(t.sizes(), t.options().dtype(at::kBool)));
+    out_ptrs.push_back(reinterpret_cast<uint8_t*>(out.back().data_ptr<bool>()));
+  }
+  if (device.is_cuda()) {
+    prune_cuda(in, r, out, device);
+  } else {
+    prune_cpu(in.sources.data(), static_cast<int64_t>(in.sources.size()), r, out_ptrs.data());
+  }
+  const double threshold = r.k ? key_value(r, in) : 0.0;
+  return {out, static_cast<int64_t>(r.n_alive), static_cast<int64_t>(r.k), threshold, -1};
+}
+
+std::string isa_name(CpuIsa isa) { return isa == CpuIsa::Avx512 ? "avx512" : "generic"; }
+
+void set_isa(const std::string& name) {
+  TORCH_CHECK_VALUE(name == "avx512" || name == "generic", "unknown CPU ISA '", name, "' (avx512 or generic)");
+  try {
+    set_cpu_isa(name == "avx512" ? CpuIsa::Avx512 : CpuIsa::Generic);
+  } catch (const std::invalid_argument& e) {
+    TORCH_CHECK_VALUE(false, e.what());
+  }
+}
+
+}  // namespace
+}  // namespace lf
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.doc() = "lotteryfast kernels: fused masked Adam/RMSprop steps and exact global magnitude selection";
+  m.def("masked_step", &lf::masked_step, "One fused masked optimizer step over a list of tensors");
+  m.def("kth_smallest", &lf::kth_smallest, "Exact k-th smallest magnitude over tensors (radix select)");
+  m.def("prune", &lf::prune, "Global magnitude pruning of a fraction of the unpruned entries");
+  m.def("cpu_isa", [] { return lf::isa_name(lf::active_cpu_isa()); }, "CPU instruction set the kernels use");
+  m.def("best_cpu_isa", [] { return lf::isa_name(lf::best_cpu_isa()); }, "Best CPU instruction set available");
+  m.def("set_cpu_isa", &lf::set_isa, "Force the CPU instruction set ('avx512' or 'generic')");
+  m.def("built_with_cuda", &lf::built_with_cuda, "Whether the CUDA kernels were compiled in");
+}

@@ -1,0 +1,290 @@
+"""Masked Adam and RMSprop: drop-in ``torch.optim`` optimizers that keep pruned weights at zero.
+
+One fused kernel step per (device, dtype) bucket of a param group reads each parameter, its
+gradient, its optimizer state and its packed mask once and writes the parameter and state once.
+Pruned entries end every step with weight 0 and no optimizer state; kept entries follow
+``torch.optim.Adam`` / ``torch.optim.RMSprop`` applied to ``grad * mask``.
+
+For masked parameters the state is stored compacted (one entry per kept weight), which is what
+makes a step over a sparse network cheaper than a dense one. ``state_dict()`` always returns
+dense state under torch's own keys, so it loads into ``torch.optim.Adam``/``RMSprop`` and back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import torch
+from torch.optim import Optimizer
+
+from lotteryfast._ext import _C
+from lotteryfast.masks import MaskCode, check_masks, encode_mask
+
+_SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+_ADAM, _RMSPROP = 0, 1
+
+
+class _MaskedOptimizer(Optimizer):
+    """Shared machinery: masks, compacted state, bucketing and the state-dict conversions."""
+
+    _ALGO: int
+
+    def __init__(self, params: Iterable[Any], masks: Sequence[torch.Tensor | None] | None, defaults: dict):
+        super().__init__(params, defaults)
+        self._codes: dict[torch.Tensor, MaskCode] = {}
+        self.set_masks(masks)
+
+    # --- what subclasses define -------------------------------------------------------------
+    def _state_keys(self, group: dict) -> list[str]:
+        raise NotImplementedError
+
+    def _hyper(self, group: dict) -> tuple:
+        """(lr, beta1, beta2, alpha, momentum, eps, weight_decay, maximize, centered)."""
+        raise NotImplementedError
+
+    # --- masks --------------------------------------------------------------------------------
+    def _params(self) -> list[torch.Tensor]:
+        return [p for group in self.param_groups for p in group["params"]]
+
+    @torch.no_grad()
+    def set_masks(self, masks: Sequence[torch.Tensor | None] | None) -> None:
+        """Replaces the masks (one bool tensor or None per parameter, in param-group order).
+
+        Pruned weights are set to 0 and the optimizer state of newly pruned entries is dropped
+        (it reads as 0); state of entries that stay kept is preserved. ``None`` means dense.
+        """
+        params = self._params()
+        if masks is None:
+            masks = [None] * len(params)
+        masks = list(masks)
+        check_masks(params, masks, [self._param_label(i) for i in range(len(params))], what="parameters")
+        for p, m in zip(params, masks, strict=True):
+            state = self.state.get(p)
+            dense_state = {k: self._dense(p, v) for k, v in state.items() if k != "step"} if state else {}
+            if m is None:
+                self._codes.pop(p, None)
+            else:
+                code = encode_mask(m)
+                self._codes[p] = code
+                p.masked_fill_(~m, 0)
+            for key, dense in dense_state.items():
+                state[key] = self._compact(p, dense)
+
+    def masks(self) -> list[torch.Tensor | None]:
+        """The current masks, aligned with the parameters (None for dense parameters)."""
+        return [self._codes[p].mask.view(p.shape) if p in self._codes else None for p in self._params()]
+
+    def _param_label(self, index: int) -> str:
+        for g, group in enumerate(self.param_groups):
+            if index < len(group["params"]):
+                return f"param_groups[{g}]['params'][{index}]"
+            index -= len(group["params"])
+        raise IndexError(index)
+
+    def _compact(self, p: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
+        """Dense state (shape of p) -> the stored form: kept entries only for masked params."""
+        dense = dense.to(device=p.device, dtype=p.dtype)
+        code = self._codes.get(p)
+        if code is None:
+            return dense.contiguous().clone()
+        return dense.reshape(-1)[code.mask].contiguous()
+
+    def _dense(self, p: torch.Tensor, stored: torch.Tensor) -> torch.Tensor:
+        """Stored state -> dense state shaped like p (zeros at pruned entries)."""
+        code = self._codes.get(p)
+        if code is None:
+            return stored.view(p.shape)
+        dense = torch.zeros(p.numel(), dtype=stored.dtype, device=stored.device)
+        dense[code.mask] = stored
+        return dense.view(p.shape)
+
+    # --- the step -----------------------------------------------------------------------------
+    def _init_state(self, p: torch.Tensor, keys: list[str]) -> dict:
+        state = self.state[p]
+        if "step" not in state:
+            state["step"] = torch.tensor(0.0, dtype=torch.float32)
+        code = self._codes.get(p)
+        for key in keys:
+            if key not in state:
+                shape = (code.n_alive,) if code is not None else p.shape
+                state[key] = torch.zeros(shape, dtype=p.dtype, device=p.device)
+        return state
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
+        """Performs one optimization step (optionally re-evaluating the loss with ``closure``)."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            keys = self._state_keys(group)
+            buckets: dict[tuple, list[list]] = {}
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
+                if p.dtype not in _SUPPORTED_DTYPES:
+                    raise ValueError(
+                        f"{type(self).__name__} supports float32, float16 and bfloat16 params; "
+                        f"param of shape {tuple(p.shape)} is {p.dtype}"
+                    )
+                state = self._init_state(p, keys)
+                code = self._codes.get(p)
+                lists = buckets.setdefault((p.device, p.dtype), [[], [], [], [], [], []])
+                lists[0].append(p)
+                lists[1].append(p.grad)
+                lists[2].append([state[k] for k in keys])
+                lists[3].append(code.bits if code is not None else None)
+                lists[4].append(code.group_base if code is not None else None)
+                lists[5].append(state["step"])
+            hyper = self._hyper(group)
+            for lists in buckets.values():
+                _C.masked_step(self._ALGO, *lists, *hyper)
+        return loss
+
+    # --- state dicts --------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """torch.optim's state dict with dense state tensors under torch's own keys."""
+        sd = super().state_dict()
+        params = self._params()
+        sd["state"] = {
+            idx: {k: (v if k == "step" else self._dense(params[idx], v)) for k, v in s.items()}
+            for idx, s in sd["state"].items()
+        }
+        return sd
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Loads a state dict of this class or of torch.optim.Adam / RMSprop."""
+        super().load_state_dict(state_dict)
+        for group in self.param_groups:
+            self._check_group(group)
+        for p in self._params():
+            state = self.state.get(p)
+            if not state:
+                continue
+            if "step" in state:
+                state["step"] = torch.as_tensor(state["step"], dtype=torch.float32).detach().to("cpu").clone()
+            for key, value in list(state.items()):
+                if key == "step":
+                    continue
+                if value.shape != p.shape:
+                    raise ValueError(f"state '{key}' has shape {tuple(value.shape)}, its param {tuple(p.shape)}")
+                state[key] = self._compact(p, value)
+
+    def _check_group(self, group: dict) -> None:
+        """Rejects options of torch's optimizers that these kernels do not implement."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["_codes"] = self._codes
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        codes = state.pop("_codes", None)
+        super().__setstate__(state)
+        if codes is not None:
+            self._codes = codes
+        for group in self.param_groups:
+            group.setdefault("maximize", False)
+
+
+class MaskedAdam(_MaskedOptimizer):
+    """Adam (``torch.optim.Adam`` semantics, amsgrad off) that keeps pruned weights at zero.
+
+    Args:
+        params: iterable of parameters or dicts defining parameter groups.
+        masks: one bool tensor (True = kept) or None per parameter, in param-group order;
+            None for all means dense. Change them later with :meth:`set_masks`.
+        lr, betas, eps, weight_decay, maximize: as in ``torch.optim.Adam``.
+    """
+
+    _ALGO = _ADAM
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        masks: Sequence[torch.Tensor | None] | None = None,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        *,
+        maximize: bool = False,
+    ):
+        _check_hyper(lr=lr, eps=eps, weight_decay=weight_decay)
+        if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
+            raise ValueError(f"Invalid betas: {betas} (each must be in [0, 1))")
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize)
+        super().__init__(params, masks, defaults)
+
+    def _state_keys(self, group: dict) -> list[str]:
+        return ["exp_avg", "exp_avg_sq"]
+
+    def _hyper(self, group: dict) -> tuple:
+        beta1, beta2 = group["betas"]
+        return (float(group["lr"]), float(beta1), float(beta2), 0.0, 0.0, float(group["eps"]),
+                float(group["weight_decay"]), bool(group["maximize"]), False)
+
+    def _check_group(self, group: dict) -> None:
+        for option in ("amsgrad", "decoupled_weight_decay", "capturable", "differentiable"):
+            if group.get(option):
+                raise ValueError(f"MaskedAdam does not implement {option}=True")
+
+
+class MaskedRMSprop(_MaskedOptimizer):
+    """RMSprop (``torch.optim.RMSprop`` semantics) that keeps pruned weights at zero.
+
+    Args:
+        params: iterable of parameters or dicts defining parameter groups.
+        masks: one bool tensor (True = kept) or None per parameter, in param-group order.
+        lr, alpha, eps, weight_decay, momentum, centered, maximize: as in ``torch.optim.RMSprop``.
+    """
+
+    _ALGO = _RMSPROP
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        masks: Sequence[torch.Tensor | None] | None = None,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+        *,
+        maximize: bool = False,
+    ):
+        _check_hyper(lr=lr, eps=eps, weight_decay=weight_decay, momentum=momentum)
+        if not 0.0 <= alpha:
+            raise ValueError(f"Invalid alpha value: {alpha}")
+        defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                        centered=centered, maximize=maximize)
+        super().__init__(params, masks, defaults)
+
+    def _state_keys(self, group: dict) -> list[str]:
+        keys = ["square_avg"]
+        if group["momentum"] > 0:
+            keys.append("momentum_buffer")
+        if group["centered"]:
+            keys.append("grad_avg")
+        return keys
+
+    def _hyper(self, group: dict) -> tuple:
+        return (float(group["lr"]), 0.0, 0.0, float(group["alpha"]), float(group["momentum"]),
+                float(group["eps"]), float(group["weight_decay"]), bool(group["maximize"]),
+                bool(group["centered"]))
+
+    def _check_group(self, group: dict) -> None:
+        for option in ("capturable", "differentiable"):
+            if group.get(option):
+                raise ValueError(f"MaskedRMSprop does not implement {option}=True")
+
+
+def _check_hyper(**values: float) -> None:
+    for name, value in values.items():
+        if not 0.0 <= value:
+            raise ValueError(f"Invalid {name} value: {value}")

@@ -1,0 +1,59 @@
+"""Build of lotteryfast and its compiled extension lotteryfast._C.
+
+The C++ CPU kernels are always built (OpenMP; AVX-512 paths chosen at run time). The CUDA kernels
+are added when the installed torch has CUDA and a CUDA toolkit is found (LOTTERYFAST_CUDA=0 skips
+them, =1 makes their absence an error). Install with `pip install --no-build-isolation .` so that
+pip builds against the torch already installed instead of fetching another one.
+"""
+
+import os
+from glob import glob
+
+import torch
+from setuptools import setup
+from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
+
+CPU_SOURCES = sorted(glob("csrc/cpu/*.cpp")) + [
+    "csrc/glue/ops.cpp",
+    "csrc/glue/tensors.cpp",
+]
+CXX_FLAGS = ["-O3", "-fopenmp", "-ffp-contract=off", "-Wall", "-Wno-unknown-pragmas"]
+# Bit-identical results on every path (AVX-512, portable C++, CUDA): no fused multiply-adds the
+# source does not ask for, IEEE division and square root.
+NVCC_FLAGS = ["-O3", "--fmad=false", "-std=c++20", "--expt-relaxed-constexpr"]
+
+
+def cuda_wanted() -> bool:
+    """Whether to compile the CUDA kernels (see the module docstring)."""
+    setting = os.environ.get("LOTTERYFAST_CUDA", "auto")
+    available = torch.version.cuda is not None and CUDA_HOME is not None
+    if setting == "0":
+        return False
+    if setting == "1" and not available:
+        raise RuntimeError("LOTTERYFAST_CUDA=1 but torch has no CUDA or no CUDA toolkit was found")
+    return available
+
+
+def extension():
+    """The lotteryfast._C extension, with or without CUDA."""
+    if cuda_wanted():
+        sources = CPU_SOURCES + sorted(glob("csrc/cuda/*.cu")) + ["csrc/glue/cuda_ops.cpp"]
+        return CUDAExtension(
+            "lotteryfast._C",
+            sources,
+            define_macros=[("WITH_CUDA", None)],
+            extra_compile_args={"cxx": CXX_FLAGS, "nvcc": NVCC_FLAGS},
+            extra_link_args=["-fopenmp"],
+        )
+    return CppExtension(
+        "lotteryfast._C",
+        CPU_SOURCES + ["csrc/glue/no_cuda.cpp"],
+        extra_compile_args={"cxx": CXX_FLAGS},
+        extra_link_args=["-fopenmp"],
+    )
+
+
+setup(
+    ext_modules=[extension()],
+    cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
+)
