@@ -147,11 +147,15 @@ class _MaskedOptimizer(Optimizer):
 
     # --- state dicts --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """torch.optim's state dict with dense state tensors under torch's own keys."""
+        """torch.optim's state dict with dense state tensors under torch's own keys.
+
+        Unlike torch's, it shares no tensor with the live state (the step counters are copied),
+        so loading it into another optimizer never couples the two.
+        """
         sd = super().state_dict()
         params = self._params()
         sd["state"] = {
-            idx: {k: (v if k == "step" else self._dense(params[idx], v)) for k, v in s.items()}
+            idx: {k: (v.clone() if k == "step" else self._dense(params[idx], v)) for k, v in s.items()}
             for idx, s in sd["state"].items()
         }
         return sd

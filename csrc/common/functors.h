@@ -43,7 +43,8 @@ struct AdamFunctor {
     const F v = s[1] * F(h.beta2) + F(h.one_minus_beta2) * g * g;
     s[0] = m;
     s[1] = v;
-    const F denom = lf_sqrt(v) / F(t.bc2_sqrt) + F(h.eps);
+    // torch divides by the scalar sqrt(bias_correction2) as a multiply by its float reciprocal.
+    const F denom = lf_sqrt(v) * F(t.inv_bc2_sqrt) + F(h.eps);
     return p + F(-t.step_size) * m / denom;
   }
 };

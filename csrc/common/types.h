@@ -32,7 +32,7 @@ struct TensorSlot {
   const int64_t* group_base;
   int64_t n;
   float step_size;  // Adam: lr / (1 - beta1^step)
-  float bc2_sqrt;   // Adam: sqrt(1 - beta2^step)
+  float inv_bc2_sqrt;  // Adam: 1 / sqrt(1 - beta2^step), in float32 as torch's division by a scalar
 };
 
 constexpr int64_t kMaskGroup = 128;  // elements per group_base entry

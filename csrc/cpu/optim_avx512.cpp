@@ -8,6 +8,7 @@
 #include <cstring>
 
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,popcnt")
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // false positives inside GCC's intrinsic headers
 #define LF_ISA_NS avx512
 #include <immintrin.h>
 

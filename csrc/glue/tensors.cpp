@@ -62,7 +62,7 @@ PreparedStep prepare_step(const StepArgs& a) {
     *step += 1.0f;
     const double t = static_cast<double>(*step);
     s.step_size = static_cast<float>(a.lr / (1.0 - std::pow(a.beta1, t)));
-    s.bc2_sqrt = static_cast<float>(std::pow(1.0 - std::pow(a.beta2, t), 0.5));
+    s.inv_bc2_sqrt = 1.0f / static_cast<float>(std::pow(1.0 - std::pow(a.beta2, t), 0.5));
   }
   return out;
 }
