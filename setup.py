@@ -17,7 +17,7 @@ CPU_SOURCES = sorted(glob("csrc/cpu/*.cpp")) + [
     "csrc/glue/ops.cpp",
     "csrc/glue/tensors.cpp",
 ]
-CXX_FLAGS = ["-O3", "-fopenmp", "-ffp-contract=off", "-Wall", "-Wno-unknown-pragmas"]
+CXX_FLAGS = ["-O3", "-fopenmp", "-ffp-contract=off", "-fno-math-errno", "-Wall", "-Wno-unknown-pragmas"]
 # Bit-identical results on every path (AVX-512, portable C++, CUDA): no fused multiply-adds the
 # source does not ask for, IEEE division and square root.
 NVCC_FLAGS = ["-O3", "--fmad=false", "-std=c++20", "--expt-relaxed-constexpr"]
