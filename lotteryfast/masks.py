@@ -17,7 +17,9 @@ GROUP = 128  # elements per group_base entry; must match kMaskGroup in csrc/comm
 
 @dataclass(frozen=True)
 class MaskCode:
-    """Packed mask of one tensor: ``bits`` (int32 words), ``group_base`` (int64), kept count."""
+    """Packed mask of one tensor: ``bits`` (int32 words, four per group of 128 elements, bit i%32
+    of word i//32 for element i, padding bits 0), ``group_base`` (int64, kept elements before each
+    group) and the kept count."""
 
     bits: torch.Tensor
     group_base: torch.Tensor
@@ -36,7 +38,8 @@ def encode_mask(mask: torch.Tensor) -> MaskCode:
     counts = padded.view(-1, GROUP).sum(dim=1, dtype=torch.int64)
     group_base = torch.cumsum(counts, 0) - counts
     n_alive = int(counts.sum()) if n else 0
-    return MaskCode(packed.view(torch.int32)[: -(-n // 32)], group_base, n_alive, flat.clone())
+    # Whole groups of four words: the CUDA kernel reads a group's words as one 16-byte load.
+    return MaskCode(packed.view(torch.int32), group_base, n_alive, flat.clone())
 
 
 def describe(index: int, tensor: torch.Tensor, name: str | None = None) -> str:

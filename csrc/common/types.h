@@ -22,8 +22,9 @@ struct OptimHyper {
 
 // One parameter tensor of an optimizer step: contiguous p and g, up to three state tensors.
 // Masked tensors (bits != nullptr) keep their state compacted: state[k][j] belongs to the j-th
-// unpruned element in row-major order. bits: bit i%32 of word i/32 is element i's mask (padding
-// bits 0); group_base[i/128]: number of unpruned elements before element 128*(i/128).
+// unpruned element in row-major order. bits: bit i%32 of word i/32 is element i's mask, four
+// words per group of 128 elements (padding bits 0); group_base[i/128]: number of unpruned
+// elements before element 128*(i/128).
 struct TensorSlot {
   void* p;
   const void* g;

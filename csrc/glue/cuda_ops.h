@@ -7,8 +7,8 @@
 namespace lf {
 
 bool built_with_cuda();
-void masked_step_cuda(const StepArgs& args);
-SelectResult select_kth_cuda(const PreparedSelect& in, const RankRequest& rank, const at::Device& device);
-void prune_cuda(const PreparedSelect& in, const SelectResult& r, const std::vector<at::Tensor>& out, const at::Device& device);
+void cuda_masked_step(const StepArgs& args);
+SelectResult cuda_select_kth(const PreparedSelect& in, const RankRequest& rank, const at::Device& device);
+void cuda_prune(const PreparedSelect& in, const SelectResult& r, const std::vector<at::Tensor>& out, const at::Device& device);
 
 }  // namespace lf

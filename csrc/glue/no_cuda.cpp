@@ -11,8 +11,8 @@ namespace {
 }
 }  // namespace
 
-void masked_step_cuda(const StepArgs&) { no_cuda(); }
-SelectResult select_kth_cuda(const PreparedSelect&, const RankRequest&, const at::Device&) { no_cuda(); }
-void prune_cuda(const PreparedSelect&, const SelectResult&, const std::vector<at::Tensor>&, const at::Device&) { no_cuda(); }
+void cuda_masked_step(const StepArgs&) { no_cuda(); }
+SelectResult cuda_select_kth(const PreparedSelect&, const RankRequest&, const at::Device&) { no_cuda(); }
+void cuda_prune(const PreparedSelect&, const SelectResult&, const std::vector<at::Tensor>&, const at::Device&) { no_cuda(); }
 
 }  // namespace lf

@@ -29,7 +29,7 @@ void masked_step(int64_t algo, std::vector<at::Tensor> params, std::vector<at::T
   const DType dtype = kernel_dtype(a.params[0]);
   TORCH_CHECK_VALUE(dtype != DType::F64, "masked optimizers support float32, float16 and bfloat16 params, not float64");
   if (a.params[0].is_cuda()) {
-    masked_step_cuda(a);
+    cuda_masked_step(a);
     return;
   }
   TORCH_CHECK_VALUE(a.params[0].is_cpu(), "masked_step: unsupported device ", a.params[0].device());
@@ -57,7 +57,7 @@ double key_value(const SelectResult& r, const PreparedSelect& in) {
 }
 
 SelectResult run_select(const PreparedSelect& in, const RankRequest& rank, const at::Device& device) {
-  if (device.is_cuda()) return select_kth_cuda(in, rank, device);
+  if (device.is_cuda()) return cuda_select_kth(in, rank, device);
   return select_kth_cpu(in.sources.data(), static_cast<int64_t>(in.sources.size()), rank);
 }
 
@@ -92,7 +92,7 @@ std::tuple<std::vector<at::Tensor>, int64_t, int64_t, double, int64_t> prune(
     out_ptrs.push_back(reinterpret_cast<uint8_t*>(out.back().data_ptr<bool>()));
   }
   if (device.is_cuda()) {
-    prune_cuda(in, r, out, device);
+    cuda_prune(in, r, out, device);
   } else {
     prune_cpu(in.sources.data(), static_cast<int64_t>(in.sources.size()), r, out_ptrs.data());
   }

@@ -49,7 +49,7 @@ PreparedStep prepare_step(const StepArgs& a) {
     s.group_base = nullptr;
     if (a.bits[i].has_value()) {
       TORCH_CHECK_VALUE(a.group_base[i].has_value(), "masked_step: bits without group_base");
-      TORCH_CHECK_VALUE(a.bits[i]->numel() == (s.n + 31) / 32 && a.group_base[i]->numel() == (s.n + 127) / 128,
+      TORCH_CHECK_VALUE(a.bits[i]->numel() == (s.n + 127) / 128 * 4 && a.group_base[i]->numel() == (s.n + 127) / 128,
                         "masked_step: mask code of param ", i, " does not match its size");
       s.bits = reinterpret_cast<const uint32_t*>(a.bits[i]->data_ptr<int32_t>());
       s.group_base = a.group_base[i]->data_ptr<int64_t>();
@@ -58,6 +58,8 @@ PreparedStep prepare_step(const StepArgs& a) {
         TORCH_CHECK_VALUE(st.numel() == s.n, "masked_step: dense state of param ", i, " has the wrong size");
     }
     // Bias corrections in double, exactly as torch.optim.Adam computes them from the float32 step.
+    TORCH_CHECK_VALUE(a.steps[i].is_cpu() && a.steps[i].scalar_type() == at::kFloat && a.steps[i].numel() == 1,
+                      "masked_step: step counters must be float32 CPU scalars");
     float* step = a.steps[i].data_ptr<float>();
     *step += 1.0f;
     const double t = static_cast<double>(*step);
