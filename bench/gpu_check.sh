@@ -22,6 +22,14 @@ if ! python3 setup.py build_ext --inplace > "$OUT/build.log" 2>&1; then
 fi
 echo "build: $(( $(date +%s) - start )) s"
 python3 -c "from lotteryfast._ext import _C; assert _C.built_with_cuda(), 'CUDA kernels missing'; print('built with CUDA')"
+# A C++ error must reach Python as an exception, not kill the process.
+python3 -c "
+from lotteryfast._ext import _C
+try:
+    _C.set_cpu_isa('bogus')
+except ValueError as e:
+    print('C++ errors reach Python:', e)
+" || echo "C++ exception translation FAILED (exit $?)"
 
 python3 -m pytest tests -q -x -p no:cacheprovider 2>&1 | tee "$OUT/tests.log" | tail -25
 tests_rc=${PIPESTATUS[0]}

@@ -32,6 +32,12 @@ def _check(tensors: list[torch.Tensor], names: list[str] | None, masks: Sequence
     for i, t in enumerate(tensors):
         if t.dtype not in _DTYPES:
             raise ValueError(f"{describe(i, t, names[i] if names else None)}: unsupported dtype {t.dtype}")
+    for i, t in enumerate(tensors):
+        if t.device != tensors[0].device:
+            raise ValueError(
+                f"{describe(i, t, names[i] if names else None)} is on {t.device} but tensor 0 is on "
+                f"{tensors[0].device}: all tensors of a global selection must be on one device"
+            )
     masks = [None] * len(tensors) if masks is None else list(masks)
     check_masks(tensors, masks, names)
     return masks

@@ -37,4 +37,16 @@ struct alignas(4 * sizeof(T)) Vec4 {
   T v[4];
 };
 
+// Streaming (evict-first) load of a Vec4: data read once per step need not stay in cache.
+template <class T>
+__device__ __forceinline__ Vec4<T> load_streaming(const Vec4<T>* p) {
+  Vec4<T> out;
+  if constexpr (sizeof(Vec4<T>) == 16) {
+    *reinterpret_cast<uint4*>(&out) = __ldcs(reinterpret_cast<const uint4*>(p));
+  } else {
+    *reinterpret_cast<uint2*>(&out) = __ldcs(reinterpret_cast<const uint2*>(p));
+  }
+  return out;
+}
+
 }  // namespace lf

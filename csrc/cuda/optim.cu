@@ -1,7 +1,7 @@
 // CUDA kernels of the masked optimizer step: a multi-tensor launch over up to kMaxSlotsPerLaunch
 // tensors whose descriptions travel as a __grid_constant__ kernel parameter. A persistent grid
-// walks tiles of 1024 elements; each warp takes one 128-element mask group, each lane four
-// consecutive elements (one vector load of p and g). A lane finds the compacted-state index of its
+// walks tiles of 4096 elements; a warp handles 128-element mask groups, a lane four consecutive
+// elements of a group (one vector load of p and g). A lane finds the compacted-state index of its
 // first kept element from the group's base count and popcounts of the mask words, so pruned
 // elements cost neither state traffic nor arithmetic. Torch-free.
 #include <cuda_runtime.h>
@@ -17,9 +17,10 @@
 namespace lf {
 namespace {
 
-constexpr int kThreads = 256;                // 8 warps
-constexpr int64_t kTile = kThreads * 4;      // elements per block iteration
-constexpr int kMaxSlotsPerLaunch = 96;       // keeps the parameter block under ~8 KB
+constexpr int kThreads = 256;                         // 8 warps
+constexpr int kUnroll = 4;                            // mask groups per warp per tile, loaded together
+constexpr int64_t kTile = kThreads * 4 * kUnroll;     // elements per block iteration (32 groups)
+constexpr int kMaxSlotsPerLaunch = 96;                // keeps the parameter block near 14 KB
 
 struct StepLaunch {
   TensorSlot slots[kMaxSlotsPerLaunch];
@@ -37,82 +38,121 @@ __device__ __forceinline__ int find_slot(const StepLaunch& a, int64_t tile) {
   return lo;
 }
 
-// Four elements starting at e of one slot; `keep` has bit j set when element e + j is kept and
-// exists; state index `idx` belongs to the first kept one.
-template <class Fn, DType D>
-__device__ __forceinline__ void step4(const TensorSlot& t, const OptimHyper& h, int64_t e, unsigned keep, int64_t idx) {
+// One lane's four consecutive elements e..e+3: which are kept (bit j), where the state of the
+// first kept one lives, and the loaded values of p and g.
+struct Quad {
+  int64_t e, idx;
+  unsigned keep;
+  bool vec;
+  float p[4], g[4];
+};
+
+template <DType D>
+__device__ __forceinline__ void load_quad(const TensorSlot& t, int64_t group, int lane, Quad& q) {
   using E = DevElem<D>;
   using T = typename E::T;
-  T* p = static_cast<T*>(t.p);
-  const T* g = static_cast<const T*>(t.g);
-  const bool vec = e + 4 <= t.n && ((reinterpret_cast<uintptr_t>(p + e) | reinterpret_cast<uintptr_t>(g + e)) % sizeof(Vec4<T>)) == 0;
-  float pv[4], gv[4];
-  if (vec) {
-    const Vec4<T> pl = *reinterpret_cast<const Vec4<T>*>(p + e);
-    const Vec4<T> gl = *reinterpret_cast<const Vec4<T>*>(g + e);
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      pv[j] = E::load(pl.v, j);
-      gv[j] = E::load(gl.v, j);
-    }
-  } else {
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      pv[j] = e + j < t.n ? E::load(p, e + j) : 0.0f;
-      gv[j] = (keep >> j) & 1u ? E::load(g, e + j) : 0.0f;
-    }
-  }
-#pragma unroll
-  for (int j = 0; j < 4; ++j) {
-    if ((keep >> j) & 1u) {
-      float s[Fn::kStates];
-#pragma unroll
-      for (int k = 0; k < Fn::kStates; ++k) s[k] = E::load(static_cast<const T*>(t.state[k]), idx);
-      pv[j] = Fn::update(pv[j], gv[j], s, h, t);
-#pragma unroll
-      for (int k = 0; k < Fn::kStates; ++k) E::store(static_cast<T*>(t.state[k]), idx, s[k]);
-      ++idx;
-    } else {
-      pv[j] = 0.0f;
-    }
-  }
-  if (vec) {
-    Vec4<T> out;
-#pragma unroll
-    for (int j = 0; j < 4; ++j) E::store(out.v, j, pv[j]);
-    *reinterpret_cast<Vec4<T>*>(p + e) = out;
-  } else {
-#pragma unroll
-    for (int j = 0; j < 4; ++j)
-      if (e + j < t.n) E::store(p, e + j, pv[j]);
-  }
-}
-
-template <class Fn, DType D>
-__global__ void __launch_bounds__(kThreads) step_kernel(const __grid_constant__ StepLaunch a) {
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int64_t n_tiles = a.tile_start[a.n_slots];
-  for (int64_t tile = blockIdx.x; tile < n_tiles; tile += gridDim.x) {
-    const int si = find_slot(a, tile);
-    const TensorSlot& t = a.slots[si];
-    const int64_t group = (tile - a.tile_start[si]) * (kTile / kMaskGroup) + warp;
-    const int64_t e0 = group * kMaskGroup;
-    if (e0 >= t.n) continue;
-    const int64_t e = e0 + 4 * lane;
-    const unsigned exists = e >= t.n ? 0u : (e + 4 <= t.n ? 0xfu : (1u << (t.n - e)) - 1u);
-    if (t.bits == nullptr) {
-      step4<Fn, D>(t, a.h, e, exists, e);
-      continue;
-    }
-    // The group's four mask words (16-byte aligned: groups are 128 bits).
-    const uint4 w = reinterpret_cast<const uint4*>(t.bits)[group];
+  q.e = group * kMaskGroup + 4 * lane;
+  const int64_t e = q.e;
+  const unsigned exists = e >= t.n ? 0u : (e + 4 <= t.n ? 0xfu : (1u << (t.n - e)) - 1u);
+  if (t.bits == nullptr) {
+    q.keep = exists;
+    q.idx = e;
+  } else if (exists) {
+    // The group's four mask words (groups are 128 bits, so this load is 16-byte aligned).
+    const uint4 w = __ldg(reinterpret_cast<const uint4*>(t.bits) + group);
     const unsigned words[4] = {w.x, w.y, w.z, w.w};
     const int wi = lane >> 3, shift = (lane & 7) * 4;
     int before = __popc(words[wi] & ((1u << shift) - 1u));
 #pragma unroll
     for (int k = 0; k < 3; ++k) before += k < wi ? __popc(words[k]) : 0;
-    const unsigned keep = (words[wi] >> shift) & 0xfu & exists;
-    step4<Fn, D>(t, a.h, e, keep, t.group_base[group] + before);
+    q.keep = (words[wi] >> shift) & 0xfu & exists;
+    q.idx = __ldg(t.group_base + group) + before;
+  } else {
+    q.keep = 0;
+    q.idx = 0;
+  }
+  const T* p = static_cast<const T*>(t.p);
+  const T* g = static_cast<const T*>(t.g);
+  q.vec = e + 4 <= t.n && ((reinterpret_cast<uintptr_t>(p + e) | reinterpret_cast<uintptr_t>(g + e)) % sizeof(Vec4<T>)) == 0;
+  if (q.vec) {
+    const Vec4<T> pl = *reinterpret_cast<const Vec4<T>*>(p + e);
+    const Vec4<T> gl = load_streaming(reinterpret_cast<const Vec4<T>*>(g + e));
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      q.p[j] = E::load(pl.v, j);
+      q.g[j] = E::load(gl.v, j);
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      q.p[j] = (exists >> j) & 1u ? E::load(p, e + j) : 0.0f;
+      q.g[j] = (q.keep >> j) & 1u ? E::load(g, e + j) : 0.0f;
+    }
+  }
+}
+
+template <DType D>
+__device__ __forceinline__ void store_quad(const TensorSlot& t, const Quad& q) {
+  using E = DevElem<D>;
+  using T = typename E::T;
+  T* p = static_cast<T*>(t.p);
+  if (q.vec) {
+    Vec4<T> out;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) E::store(out.v, j, q.p[j]);
+    *reinterpret_cast<Vec4<T>*>(p + q.e) = out;
+  } else {
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+      if (q.e + j < t.n) E::store(p, q.e + j, q.p[j]);
+  }
+}
+
+// Each block iteration covers one tile of 32 mask groups; warp w takes groups w, w+8, w+16, w+24
+// and issues all their loads (mask words, p, g, then the kept elements' state) before computing,
+// so every lane has kUnroll independent memory round trips in flight.
+template <class Fn, DType D>
+__global__ void __launch_bounds__(kThreads, 2) step_kernel(const __grid_constant__ StepLaunch a) {
+  using E = DevElem<D>;
+  using T = typename E::T;
+  constexpr int K = Fn::kStates;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int64_t n_tiles = a.tile_start[a.n_slots];
+  for (int64_t tile = blockIdx.x; tile < n_tiles; tile += gridDim.x) {
+    const int si = find_slot(a, tile);
+    const TensorSlot& t = a.slots[si];
+    const int64_t group0 = (tile - a.tile_start[si]) * (kTile / kMaskGroup) + warp;
+    Quad q[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) load_quad<D>(t, group0 + 8 * u, lane, q[u]);
+    float s[kUnroll][4][K];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      int64_t idx = q[u].idx;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const bool kept = (q[u].keep >> j) & 1u;
+#pragma unroll
+        for (int k = 0; k < K; ++k) s[u][j][k] = kept ? E::load(static_cast<const T*>(t.state[k]), idx) : 0.0f;
+        idx += kept;
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      int64_t idx = q[u].idx;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        if ((q[u].keep >> j) & 1u) {
+          q[u].p[j] = Fn::update(q[u].p[j], q[u].g[j], s[u][j], a.h, t);
+#pragma unroll
+          for (int k = 0; k < K; ++k) E::store(static_cast<T*>(t.state[k]), idx, s[u][j][k]);
+          ++idx;
+        } else {
+          q[u].p[j] = 0.0f;
+        }
+      }
+      if (q[u].e < t.n) store_quad<D>(t, q[u]);
+    }
   }
 }
 

@@ -25,6 +25,7 @@ struct DevSource {
   int64_t n;
   int64_t tile_start;
   DType dtype;
+  bool vec;  // data, mask and output aligned for 4-element vector access
 };
 
 struct Workspace {
@@ -77,51 +78,91 @@ __device__ __forceinline__ Key dev_key(const DevSource& s, int64_t i) {
   }
 }
 
-// Walks tile `tile` with the whole block in lockstep: every thread calls fn(source, source index,
-// element index, alive) the same number of times (alive is false past the end), so warp
-// collectives inside fn see all 32 lanes.
-template <class Fn>
+// Keys and alive flags of elements i..i+3 of a source (alive is false past `end`).
+template <class Key>
+__device__ __forceinline__ void load4(const DevSource& s, int64_t i, int64_t end, Key (&k)[4], bool (&alive)[4]) {
+  if (s.vec && i + 4 <= end) {
+    if (s.dtype == DType::F32) {
+      const float4 v = __ldcs(reinterpret_cast<const float4*>(static_cast<const float*>(s.data) + i));
+      k[0] = KeyTraits<Key>::from_f32(v.x);
+      k[1] = KeyTraits<Key>::from_f32(v.y);
+      k[2] = KeyTraits<Key>::from_f32(v.z);
+      k[3] = KeyTraits<Key>::from_f32(v.w);
+    } else {
+      const uint2 v = __ldcs(reinterpret_cast<const uint2*>(static_cast<const uint16_t*>(s.data) + i));
+      const uint16_t h[4] = {uint16_t(v.x), uint16_t(v.x >> 16), uint16_t(v.y), uint16_t(v.y >> 16)};
+#pragma unroll
+      for (int j = 0; j < 4; ++j)
+        k[j] = s.dtype == DType::F16 ? KeyTraits<Key>::from_f16(h[j]) : KeyTraits<Key>::from_bf16(h[j]);
+    }
+    const unsigned m = s.mask ? __ldcs(reinterpret_cast<const unsigned*>(s.mask + i)) : 0x01010101u;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) alive[j] = (m >> (8 * j)) & 0xffu;
+  } else {
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      alive[j] = i + j < end && (!s.mask || s.mask[i + j]);
+      k[j] = alive[j] ? dev_key<Key>(s, i + j) : Key(0);
+    }
+  }
+}
+
+// Walks tile `tile` with the whole block in lockstep, four consecutive elements per thread:
+// fn(source, source index, first element index, end, keys, alive).
+template <class Key, class Fn>
 __device__ __forceinline__ void for_tile(const DevSource* sources, int n_src, int64_t tile, Fn&& fn) {
   const int si = find_source(sources, n_src, tile);
   const DevSource& s = sources[si];
   const int64_t begin = (tile - s.tile_start) * kTile;
   const int64_t end = min(begin + kTile, s.n);
-  for (int64_t base = begin; base < end; base += blockDim.x) {
-    const int64_t i = base + threadIdx.x;
-    fn(s, si, i, i < end && (!s.mask || s.mask[i]));
+  for (int64_t base = begin; base < end; base += 4 * blockDim.x) {
+    const int64_t i = base + 4 * threadIdx.x;
+    Key k[4];
+    bool alive[4];
+    load4<Key>(s, i, end, k, alive);
+    fn(s, si, i, end, k, alive);
   }
 }
+
+constexpr int kCopies = 4;  // sub-histograms per block (by warp) to spread atomic contention
 
 template <class Key, bool kFirst>
 __global__ void __launch_bounds__(kThreads) hist_kernel(Workspace w, int n_src, int64_t n_tiles, int shift, int bits,
                                                         Key prefix) {
-  __shared__ unsigned int h[kMaxBins];
+  __shared__ unsigned int h[kCopies][kMaxBins];
   const int bins = 1 << bits;
-  for (int b = threadIdx.x; b < bins; b += blockDim.x) h[b] = 0;
+  for (int b = threadIdx.x; b < kCopies * kMaxBins; b += blockDim.x) h[b / kMaxBins][b % kMaxBins] = 0;
   __syncthreads();
+  unsigned int* mine = h[(threadIdx.x >> 5) % kCopies];
   const Key digit_mask = (Key(1) << bits) - 1;
   const int high = shift + bits;
+  bool nan = false;
+  int nan_src = 0;
   for (int64_t tile = blockIdx.x; tile < n_tiles; tile += gridDim.x) {
-    for_tile(w.sources, n_src, tile, [&](const DevSource& s, int si, int64_t i, bool alive) {
-      const Key k = alive ? dev_key<Key>(s, i) : Key(0);
-      bool counted = alive;
-      if constexpr (kFirst) {
-        if (alive && k > Key(KeyTraits<Key>::kInf)) atomicMin(w.nan_source, static_cast<long long>(si));
-      } else {
-        counted = alive && (k >> high) == prefix;
-      }
-      const unsigned bin = static_cast<unsigned>((k >> shift) & digit_mask);
-      // Weights crowd into few bins: one atomic per distinct bin of the warp.
-      const unsigned voters = __ballot_sync(0xffffffffu, counted);
-      if (counted) {
-        const unsigned same = __match_any_sync(voters, bin);
-        if ((threadIdx.x & 31) == __ffs(same) - 1) atomicAdd(&h[bin], static_cast<unsigned>(__popc(same)));
+    for_tile<Key>(w.sources, n_src, tile, [&](const DevSource&, int si, int64_t, int64_t, const Key (&k)[4], const bool (&alive)[4]) {
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        if (!alive[j]) continue;
+        if constexpr (kFirst) {
+          if (k[j] > Key(KeyTraits<Key>::kInf) && !nan) {
+            nan = true;
+            nan_src = si;
+          }
+          atomicAdd(&mine[static_cast<unsigned>(k[j] >> shift)], 1u);
+        } else if ((k[j] >> high) == prefix) {
+          atomicAdd(&mine[static_cast<unsigned>((k[j] >> shift) & digit_mask)], 1u);
+        }
       }
     });
   }
+  if (nan) atomicMin(w.nan_source, static_cast<long long>(nan_src));
   __syncthreads();
-  for (int b = threadIdx.x; b < bins; b += blockDim.x)
-    if (h[b]) atomicAdd(&w.hist[b], static_cast<unsigned long long>(h[b]));
+  for (int b = threadIdx.x; b < bins; b += blockDim.x) {
+    unsigned int c = 0;
+#pragma unroll
+    for (int copy = 0; copy < kCopies; ++copy) c += h[copy][b];
+    if (c) atomicAdd(&w.hist[b], static_cast<unsigned long long>(c));
+  }
 }
 
 template <class Key>
@@ -129,10 +170,20 @@ __global__ void __launch_bounds__(kThreads) prune_kernel(Workspace w, int n_src,
                                                          bool count_ties) {
   for (int64_t tile = blockIdx.x; tile < n_tiles; tile += gridDim.x) {
     unsigned int ties = 0;
-    for_tile(w.sources, n_src, tile, [&](const DevSource& s, int si, int64_t i, bool alive) {
-      const Key k = alive ? dev_key<Key>(s, i) : Key(0);
-      if (i < s.n) w.out[si][i] = alive && k > threshold;
-      ties += alive && k == threshold;
+    for_tile<Key>(w.sources, n_src, tile, [&](const DevSource& s, int si, int64_t i, int64_t end, const Key (&k)[4], const bool (&alive)[4]) {
+      uint8_t keep[4];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        keep[j] = alive[j] && k[j] > threshold;
+        ties += alive[j] && k[j] == threshold;
+      }
+      if (s.vec && i + 4 <= end) {
+        *reinterpret_cast<unsigned*>(w.out[si] + i) = keep[0] | (keep[1] << 8) | (keep[2] << 16) | (unsigned(keep[3]) << 24);
+      } else {
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+          if (i + j < end) w.out[si][i + j] = keep[j];
+      }
     });
     if (count_ties) {
       for (int off = 16; off; off >>= 1) ties += __shfl_down_sync(0xffffffffu, ties, off);
@@ -172,8 +223,10 @@ __global__ void __launch_bounds__(kThreads) restore_kernel(Workspace w, int n_sr
 
 __global__ void copy_masks_kernel(Workspace w, int n_src, int64_t n_tiles) {
   for (int64_t tile = blockIdx.x; tile < n_tiles; tile += gridDim.x)
-    for_tile(w.sources, n_src, tile, [&](const DevSource& s, int si, int64_t i, bool alive) {
-      if (i < s.n) w.out[si][i] = alive;
+    for_tile<uint32_t>(w.sources, n_src, tile, [&](const DevSource&, int si, int64_t i, int64_t end, const uint32_t (&)[4], const bool (&alive)[4]) {
+#pragma unroll
+      for (int j = 0; j < 4; ++j)
+        if (i + j < end) w.out[si][i + j] = alive[j];
     });
 }
 
@@ -185,7 +238,11 @@ class CudaBackend {
     std::vector<DevSource> dev(n_src);
     int64_t tile = 0;
     for (int64_t s = 0; s < n_src; ++s) {
-      dev[s] = DevSource{src[s].data, src[s].mask, src[s].n, tile, src[s].dtype};
+      const uintptr_t data_align = src[s].dtype == DType::F32 ? 16 : 8;
+      const bool vec = src[s].dtype != DType::F64 && reinterpret_cast<uintptr_t>(src[s].data) % data_align == 0 &&
+                       reinterpret_cast<uintptr_t>(src[s].mask) % 4 == 0 &&
+                       (!out || reinterpret_cast<uintptr_t>(out[s]) % 4 == 0);
+      dev[s] = DevSource{src[s].data, src[s].mask, src[s].n, tile, src[s].dtype, vec};
       tile += (src[s].n + kTile - 1) / kTile;
     }
     if (n_src > 0) {
