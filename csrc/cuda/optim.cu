@@ -1,9 +1,10 @@
 // CUDA kernels of the masked optimizer step: a multi-tensor launch over up to kMaxSlotsPerLaunch
 // tensors whose descriptions travel as a __grid_constant__ kernel parameter. A persistent grid
-// walks tiles of 4096 elements; a warp handles 128-element mask groups, a lane four consecutive
-// elements of a group (one vector load of p and g). A lane finds the compacted-state index of its
-// first kept element from the group's base count and popcounts of the mask words, so pruned
-// elements cost neither state traffic nor arithmetic. Torch-free.
+// walks tiles of 4096 elements; each warp takes 512 consecutive elements (four 128-element mask
+// groups), each lane loads four consecutive elements of a group as one vector. For a masked
+// tensor the warp compacts its kept elements through shared memory, so pruned elements cost
+// neither state traffic nor arithmetic and the state is accessed contiguously (the same packing
+// idea as the CPU kernels). Torch-free.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -17,10 +18,12 @@
 namespace lf {
 namespace {
 
-constexpr int kThreads = 256;                         // 8 warps
-constexpr int kUnroll = 4;                            // mask groups per warp per tile, loaded together
-constexpr int64_t kTile = kThreads * 4 * kUnroll;     // elements per block iteration (32 groups)
-constexpr int kMaxSlotsPerLaunch = 96;                // keeps the parameter block near 14 KB
+constexpr int kThreads = 256;                      // 8 warps
+constexpr int kWarps = kThreads / 32;
+constexpr int kGroupsPerWarp = 4;                  // consecutive 128-element mask groups per warp
+constexpr int kWarpSpan = kGroupsPerWarp * 128;    // elements a warp covers per tile
+constexpr int64_t kTile = int64_t(kWarps) * kWarpSpan;  // elements per block iteration
+constexpr int kMaxSlotsPerLaunch = 96;             // keeps the parameter block near 14 KB
 
 struct StepLaunch {
   TensorSlot slots[kMaxSlotsPerLaunch];
@@ -38,120 +41,175 @@ __device__ __forceinline__ int find_slot(const StepLaunch& a, int64_t tile) {
   return lo;
 }
 
-// One lane's four consecutive elements e..e+3: which are kept (bit j), where the state of the
-// first kept one lives, and the loaded values of p and g.
-struct Quad {
-  int64_t e, idx;
-  unsigned keep;
-  bool vec;
-  float p[4], g[4];
-};
+// Bit j set when element e + j exists (e < n or not).
+__device__ __forceinline__ unsigned existing(int64_t e, int64_t n) {
+  return e >= n ? 0u : (e + 4 <= n ? 0xfu : (1u << (n - e)) - 1u);
+}
 
+// Four consecutive elements of a tensor as float, one vector access when `vec`.
 template <DType D>
-__device__ __forceinline__ void load_quad(const TensorSlot& t, int64_t group, int lane, Quad& q) {
+__device__ __forceinline__ void load4(const typename DevElem<D>::T* x, int64_t e, unsigned present, bool vec, bool stream,
+                                      float (&v)[4]) {
   using E = DevElem<D>;
   using T = typename E::T;
-  q.e = group * kMaskGroup + 4 * lane;
-  const int64_t e = q.e;
-  const unsigned exists = e >= t.n ? 0u : (e + 4 <= t.n ? 0xfu : (1u << (t.n - e)) - 1u);
-  if (t.bits == nullptr) {
-    q.keep = exists;
-    q.idx = e;
-  } else if (exists) {
-    // The group's four mask words (groups are 128 bits, so this load is 16-byte aligned).
-    const uint4 w = __ldg(reinterpret_cast<const uint4*>(t.bits) + group);
+  if (vec) {
+    const Vec4<T> l = stream ? load_streaming(reinterpret_cast<const Vec4<T>*>(x + e)) : *reinterpret_cast<const Vec4<T>*>(x + e);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) v[j] = E::load(l.v, j);
+  } else {
+#pragma unroll
+    for (int j = 0; j < 4; ++j) v[j] = (present >> j) & 1u ? E::load(x, e + j) : 0.0f;
+  }
+}
+
+template <DType D>
+__device__ __forceinline__ void store4(typename DevElem<D>::T* x, int64_t e, unsigned present, bool vec, const float (&v)[4]) {
+  using E = DevElem<D>;
+  using T = typename E::T;
+  if (vec) {
+    Vec4<T> out;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) E::store(out.v, j, v[j]);
+    *reinterpret_cast<Vec4<T>*>(x + e) = out;
+  } else {
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+      if ((present >> j) & 1u) E::store(x, e + j, v[j]);
+  }
+}
+
+template <class T>
+__device__ __forceinline__ bool aligned4(const T* x) {
+  return reinterpret_cast<uintptr_t>(x) % sizeof(Vec4<T>) == 0;
+}
+
+// Dense tensor: each lane steps its four elements of each of the warp's groups; p, g and the
+// state are read and written as vectors.
+template <class Fn, DType D>
+__device__ __forceinline__ void step_dense(const TensorSlot& t, const OptimHyper& h, int64_t e0, int lane) {
+  using T = typename DevElem<D>::T;
+  constexpr int K = Fn::kStates;
+  T* p = static_cast<T*>(t.p);
+  const T* g = static_cast<const T*>(t.g);
+  bool aligned = aligned4(p) && aligned4(g);
+#pragma unroll
+  for (int k = 0; k < K; ++k) aligned = aligned && aligned4(static_cast<const T*>(t.state[k]));
+#pragma unroll
+  for (int u = 0; u < kGroupsPerWarp; ++u) {
+    const int64_t e = e0 + u * 128 + 4 * lane;
+    const unsigned present = existing(e, t.n);
+    if (!present) continue;
+    const bool vec = aligned && present == 0xfu;
+    float pv[4], gv[4], sv[K][4];
+    load4<D>(p, e, present, vec, false, pv);
+    load4<D>(g, e, present, vec, true, gv);
+#pragma unroll
+    for (int k = 0; k < K; ++k) load4<D>(static_cast<const T*>(t.state[k]), e, present, vec, false, sv[k]);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      float s[K];
+#pragma unroll
+      for (int k = 0; k < K; ++k) s[k] = sv[k][j];
+      pv[j] = Fn::update(pv[j], gv[j], s, h, t);
+#pragma unroll
+      for (int k = 0; k < K; ++k) sv[k][j] = s[k];
+    }
+    store4<D>(p, e, present, vec, pv);
+#pragma unroll
+    for (int k = 0; k < K; ++k) store4<D>(static_cast<T*>(t.state[k]), e, present, vec, sv[k]);
+  }
+}
+
+// Masked tensor: the warp packs the kept elements of its groups into shared memory (their state
+// is one contiguous compacted range), steps them with every lane busy and coalesced state
+// accesses, then writes p back with zeros at pruned positions.
+template <class Fn, DType D>
+__device__ __forceinline__ void step_masked(const TensorSlot& t, const OptimHyper& h, int64_t group0, int lane,
+                                            float* sp, float* sg) {
+  using E = DevElem<D>;
+  using T = typename E::T;
+  constexpr int K = Fn::kStates;
+  T* p = static_cast<T*>(t.p);
+  const T* g = static_cast<const T*>(t.g);
+  const bool aligned = aligned4(p) && aligned4(g);
+  const int64_t n_groups = (t.n + 127) / 128;
+  unsigned keep[kGroupsPerWarp];
+  int rank[kGroupsPerWarp];
+  int total = 0;
+#pragma unroll
+  for (int u = 0; u < kGroupsPerWarp; ++u) {
+    const int64_t group = group0 + u;
+    uint4 w = make_uint4(0, 0, 0, 0);
+    if (group < n_groups) w = __ldg(reinterpret_cast<const uint4*>(t.bits) + group);  // 16-byte aligned
     const unsigned words[4] = {w.x, w.y, w.z, w.w};
     const int wi = lane >> 3, shift = (lane & 7) * 4;
     int before = __popc(words[wi] & ((1u << shift) - 1u));
 #pragma unroll
     for (int k = 0; k < 3; ++k) before += k < wi ? __popc(words[k]) : 0;
-    q.keep = (words[wi] >> shift) & 0xfu & exists;
-    q.idx = __ldg(t.group_base + group) + before;
-  } else {
-    q.keep = 0;
-    q.idx = 0;
-  }
-  const T* p = static_cast<const T*>(t.p);
-  const T* g = static_cast<const T*>(t.g);
-  q.vec = e + 4 <= t.n && ((reinterpret_cast<uintptr_t>(p + e) | reinterpret_cast<uintptr_t>(g + e)) % sizeof(Vec4<T>)) == 0;
-  if (q.vec) {
-    const Vec4<T> pl = *reinterpret_cast<const Vec4<T>*>(p + e);
-    const Vec4<T> gl = load_streaming(reinterpret_cast<const Vec4<T>*>(g + e));
+    const int64_t e = group * 128 + 4 * lane;
+    const unsigned present = existing(e, t.n);
+    keep[u] = (words[wi] >> shift) & 0xfu & present;
+    rank[u] = total + before;
+    total += __popc(w.x) + __popc(w.y) + __popc(w.z) + __popc(w.w);
+    if (keep[u]) {
+      float pv[4], gv[4];
+      const bool vec = aligned && present == 0xfu;
+      load4<D>(p, e, present, vec, false, pv);
+      load4<D>(g, e, keep[u], vec, true, gv);
+      int r = rank[u];
 #pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      q.p[j] = E::load(pl.v, j);
-      q.g[j] = E::load(gl.v, j);
-    }
-  } else {
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      q.p[j] = (exists >> j) & 1u ? E::load(p, e + j) : 0.0f;
-      q.g[j] = (q.keep >> j) & 1u ? E::load(g, e + j) : 0.0f;
+      for (int j = 0; j < 4; ++j) {
+        if ((keep[u] >> j) & 1u) {
+          sp[r] = pv[j];
+          sg[r] = gv[j];
+          ++r;
+        }
+      }
     }
   }
-}
-
-template <DType D>
-__device__ __forceinline__ void store_quad(const TensorSlot& t, const Quad& q) {
-  using E = DevElem<D>;
-  using T = typename E::T;
-  T* p = static_cast<T*>(t.p);
-  if (q.vec) {
-    Vec4<T> out;
+  __syncwarp();
+  if (total > 0) {
+    const int64_t base = __ldg(t.group_base + group0);
+#pragma unroll 4
+    for (int c = lane; c < total; c += 32) {
+      float s[K];
 #pragma unroll
-    for (int j = 0; j < 4; ++j) E::store(out.v, j, q.p[j]);
-    *reinterpret_cast<Vec4<T>*>(p + q.e) = out;
-  } else {
+      for (int k = 0; k < K; ++k) s[k] = E::load(static_cast<const T*>(t.state[k]), base + c);
+      sp[c] = Fn::update(sp[c], sg[c], s, h, t);
 #pragma unroll
-    for (int j = 0; j < 4; ++j)
-      if (q.e + j < t.n) E::store(p, q.e + j, q.p[j]);
+      for (int k = 0; k < K; ++k) E::store(static_cast<T*>(t.state[k]), base + c, s[k]);
+    }
   }
+  __syncwarp();
+#pragma unroll
+  for (int u = 0; u < kGroupsPerWarp; ++u) {
+    const int64_t e = (group0 + u) * 128 + 4 * lane;
+    const unsigned present = existing(e, t.n);
+    if (!present) continue;
+    float pv[4];
+    int r = rank[u];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) pv[j] = (keep[u] >> j) & 1u ? sp[r++] : 0.0f;
+    store4<D>(p, e, present, aligned && present == 0xfu, pv);
+  }
+  __syncwarp();  // sp/sg are reused by the warp's next tile
 }
 
-// Each block iteration covers one tile of 32 mask groups; warp w takes groups w, w+8, w+16, w+24
-// and issues all their loads (mask words, p, g, then the kept elements' state) before computing,
-// so every lane has kUnroll independent memory round trips in flight.
 template <class Fn, DType D>
-__global__ void __launch_bounds__(kThreads, 2) step_kernel(const __grid_constant__ StepLaunch a) {
-  using E = DevElem<D>;
-  using T = typename E::T;
-  constexpr int K = Fn::kStates;
+__global__ void __launch_bounds__(kThreads) step_kernel(const __grid_constant__ StepLaunch a) {
+  __shared__ float sp[kWarps][kWarpSpan];
+  __shared__ float sg[kWarps][kWarpSpan];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int64_t n_tiles = a.tile_start[a.n_slots];
   for (int64_t tile = blockIdx.x; tile < n_tiles; tile += gridDim.x) {
     const int si = find_slot(a, tile);
     const TensorSlot& t = a.slots[si];
-    const int64_t group0 = (tile - a.tile_start[si]) * (kTile / kMaskGroup) + warp;
-    Quad q[kUnroll];
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) load_quad<D>(t, group0 + 8 * u, lane, q[u]);
-    float s[kUnroll][4][K];
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      int64_t idx = q[u].idx;
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const bool kept = (q[u].keep >> j) & 1u;
-#pragma unroll
-        for (int k = 0; k < K; ++k) s[u][j][k] = kept ? E::load(static_cast<const T*>(t.state[k]), idx) : 0.0f;
-        idx += kept;
-      }
-    }
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      int64_t idx = q[u].idx;
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        if ((q[u].keep >> j) & 1u) {
-          q[u].p[j] = Fn::update(q[u].p[j], q[u].g[j], s[u][j], a.h, t);
-#pragma unroll
-          for (int k = 0; k < K; ++k) E::store(static_cast<T*>(t.state[k]), idx, s[u][j][k]);
-          ++idx;
-        } else {
-          q[u].p[j] = 0.0f;
-        }
-      }
-      if (q[u].e < t.n) store_quad<D>(t, q[u]);
+    const int64_t group0 = (tile - a.tile_start[si]) * (kTile / 128) + int64_t(warp) * kGroupsPerWarp;
+    if (group0 * 128 >= t.n) continue;
+    if (t.bits == nullptr) {
+      step_dense<Fn, D>(t, a.h, group0 * 128, lane);
+    } else {
+      step_masked<Fn, D>(t, a.h, group0, lane, sp[warp], sg[warp]);
     }
   }
 }
