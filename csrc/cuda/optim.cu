@@ -24,6 +24,13 @@ constexpr int kGroupsPerWarp = 4;                  // consecutive 128-element ma
 constexpr int kWarpSpan = kGroupsPerWarp * 128;    // elements a warp covers per tile
 constexpr int64_t kTile = int64_t(kWarps) * kWarpSpan;  // elements per block iteration
 constexpr int kMaxSlotsPerLaunch = 96;             // keeps the parameter block near 14 KB
+constexpr int kStageRow = kWarpSpan / 32 + 1;      // staging row: 16 values + 1 of padding
+constexpr int kStage = 32 * kStageRow;             // floats per warp and array
+
+// Position of packed value r in a warp's staging array: value r goes to row r % 32, column r / 32,
+// so the strided reads of the update (lane, lane + 32, ...) and the runs of consecutive values
+// each lane writes both spread over all 32 banks.
+__device__ __forceinline__ int stage(int r) { return (r & 31) * kStageRow + (r >> 5); }
 
 struct StepLaunch {
   TensorSlot slots[kMaxSlotsPerLaunch];
@@ -160,8 +167,8 @@ __device__ __forceinline__ void step_masked(const TensorSlot& t, const OptimHype
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
         if ((keep[u] >> j) & 1u) {
-          sp[r] = pv[j];
-          sg[r] = gv[j];
+          sp[stage(r)] = pv[j];
+          sg[stage(r)] = gv[j];
           ++r;
         }
       }
@@ -175,7 +182,7 @@ __device__ __forceinline__ void step_masked(const TensorSlot& t, const OptimHype
       float s[K];
 #pragma unroll
       for (int k = 0; k < K; ++k) s[k] = E::load(static_cast<const T*>(t.state[k]), base + c);
-      sp[c] = Fn::update(sp[c], sg[c], s, h, t);
+      sp[stage(c)] = Fn::update(sp[stage(c)], sg[stage(c)], s, h, t);
 #pragma unroll
       for (int k = 0; k < K; ++k) E::store(static_cast<T*>(t.state[k]), base + c, s[k]);
     }
@@ -189,7 +196,7 @@ __device__ __forceinline__ void step_masked(const TensorSlot& t, const OptimHype
     float pv[4];
     int r = rank[u];
 #pragma unroll
-    for (int j = 0; j < 4; ++j) pv[j] = (keep[u] >> j) & 1u ? sp[r++] : 0.0f;
+    for (int j = 0; j < 4; ++j) pv[j] = (keep[u] >> j) & 1u ? sp[stage(r++)] : 0.0f;
     store4<D>(p, e, present, aligned && present == 0xfu, pv);
   }
   __syncwarp();  // sp/sg are reused by the warp's next tile
@@ -197,8 +204,8 @@ __device__ __forceinline__ void step_masked(const TensorSlot& t, const OptimHype
 
 template <class Fn, DType D>
 __global__ void __launch_bounds__(kThreads) step_kernel(const __grid_constant__ StepLaunch a) {
-  __shared__ float sp[kWarps][kWarpSpan];
-  __shared__ float sg[kWarps][kWarpSpan];
+  __shared__ float sp[kWarps][kStage];
+  __shared__ float sg[kWarps][kStage];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int64_t n_tiles = a.tile_start[a.n_slots];
   for (int64_t tile = blockIdx.x; tile < n_tiles; tile += gridDim.x) {
