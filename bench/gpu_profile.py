@@ -30,14 +30,17 @@ def main():
     ap.add_argument("--numel", type=int, default=400_000_000)
     ap.add_argument("--tensors", type=int, default=40)
     ap.add_argument("--once", action="store_true")
+    ap.add_argument("--density", type=float, default=0.2, help="mask density of the --once step")
     args = ap.parse_args()
     per = args.numel // args.tensors
     params = [torch.nn.Parameter(torch.randn(per, device="cuda")) for _ in range(args.tensors)]
     for p in params:
         p.grad = torch.randn_like(p)
     if args.once:
-        masks = [torch.rand(per, device="cuda") < 0.2 for _ in params]
+        masks = [torch.rand(per, device="cuda") < args.density for _ in params]
         opt = MaskedAdam(params, masks)
+        opt.step()
+        torch.cuda.synchronize()
         opt.step()
         torch.cuda.synchronize()
         return
