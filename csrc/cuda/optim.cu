@@ -176,15 +176,27 @@ __device__ __forceinline__ void step_masked(const TensorSlot& t, const OptimHype
   }
   __syncwarp();
   if (total > 0) {
+    // The compacted state of the warp's kept elements is one contiguous range; each lane takes
+    // every 32nd entry. All loads of a round are issued before any store so they overlap.
     const int64_t base = __ldg(t.group_base + group0);
-#pragma unroll 4
-    for (int c = lane; c < total; c += 32) {
-      float s[K];
+    constexpr int kRound = 8;
+    for (int first = 0; first < total; first += 32 * kRound) {
+      float s[kRound][K];
 #pragma unroll
-      for (int k = 0; k < K; ++k) s[k] = E::load(static_cast<const T*>(t.state[k]), base + c);
-      sp[stage(c)] = Fn::update(sp[stage(c)], sg[stage(c)], s, h, t);
+      for (int i = 0; i < kRound; ++i) {
+        const int c = first + 32 * i + lane;
 #pragma unroll
-      for (int k = 0; k < K; ++k) E::store(static_cast<T*>(t.state[k]), base + c, s[k]);
+        for (int k = 0; k < K; ++k) s[i][k] = c < total ? E::load(static_cast<const T*>(t.state[k]), base + c) : 0.0f;
+      }
+#pragma unroll
+      for (int i = 0; i < kRound; ++i) {
+        const int c = first + 32 * i + lane;
+        if (c < total) {
+          sp[stage(c)] = Fn::update(sp[stage(c)], sg[stage(c)], s[i], h, t);
+#pragma unroll
+          for (int k = 0; k < K; ++k) E::store(static_cast<T*>(t.state[k]), base + c, s[i][k]);
+        }
+      }
     }
   }
   __syncwarp();
