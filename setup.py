@@ -13,10 +13,7 @@ import torch
 from setuptools import setup
 from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
 
-CPU_SOURCES = sorted(glob("csrc/cpu/*.cpp")) + [
-    "csrc/glue/ops.cpp",
-    "csrc/glue/tensors.cpp",
-]
+CPU_SOURCES = [*sorted(glob("csrc/cpu/*.cpp")), "csrc/glue/ops.cpp", "csrc/glue/tensors.cpp"]
 CXX_FLAGS = ["-O3", "-fopenmp", "-ffp-contract=off", "-fno-math-errno", "-Wall", "-Wno-unknown-pragmas"]
 # Bit-identical results on every path (AVX-512, portable C++, CUDA): no fused multiply-adds the
 # source does not ask for, IEEE division and square root.
@@ -47,7 +44,7 @@ def extension():
         )
     return CppExtension(
         "lotteryfast._C",
-        CPU_SOURCES + ["csrc/glue/no_cuda.cpp"],
+        [*CPU_SOURCES, "csrc/glue/no_cuda.cpp"],
         extra_compile_args={"cxx": CXX_FLAGS},
         extra_link_args=["-fopenmp"],
     )

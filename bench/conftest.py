@@ -8,7 +8,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import workloads  # noqa: E402
+import workloads
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 

@@ -56,8 +56,10 @@ def main():
             t = timed(opt.step)
             kept = args.numel if density is None else sum(int(m.sum()) for m in masks)
             moved = 12 * args.numel + 8 * n_states * kept + (0 if density is None else args.numel * 3 // 16)
-            print(f"| {cls.__name__} | {density if density is not None else 'dense'} | {1e3 * t:.2f} "
-                  f"| {moved / t / 1e9:.0f} | {100 * moved / t / bw:.0f} % |")
+            print(
+                f"| {cls.__name__} | {density if density is not None else 'dense'} | {1e3 * t:.2f} "
+                f"| {moved / t / 1e9:.0f} | {100 * moved / t / bw:.0f} % |"
+            )
             del opt
 
 

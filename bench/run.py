@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import workloads  # noqa: E402
+import workloads
 
-from lotteryfast._ext import _C  # noqa: E402
+from lotteryfast._ext import _C
 
 
 def sync(device: str) -> None:
@@ -105,10 +105,13 @@ def section_optim(device: str, layouts: list[str], repeats: int, results: dict) 
                 ratio = times[baseline] / times[ours] if name == ours else times[baseline] / t
                 gbps = moved / t / 1e9 if name == ours else float("nan")
                 share = f"{100 * moved / t / bw:.0f} %" if name == ours else ""
-                print(f"| {layout} ({pb.numel / 1e6:.1f}M, {len(shapes)} tensors) | {name} | {1e3 * t:.2f} "
-                      f"| {ratio:.2f}x | {'' if name != ours else f'{gbps:.1f}'} | {share} |")
+                print(
+                    f"| {layout} ({pb.numel / 1e6:.1f}M, {len(shapes)} tensors) | {name} | {1e3 * t:.2f} "
+                    f"| {ratio:.2f}x | {'' if name != ours else f'{gbps:.1f}'} | {share} |"
+                )
                 results.setdefault("optim", []).append(
-                    dict(layout=layout, kind=kind, method=name, ms=1e3 * t, speedup_vs_first_baseline=ratio))
+                    dict(layout=layout, kind=kind, method=name, ms=1e3 * t, speedup_vs_first_baseline=ratio)
+                )
             del pb, steps
             if device == "cuda":
                 torch.cuda.empty_cache()
@@ -131,11 +134,20 @@ def section_threshold(device: str, layouts: list[str], repeats: int, results: di
         ours = times["lotteryfast kth_smallest_magnitude"]
         for name, t in times.items():
             extra = peak(fns[name])
-            print(f"| {layout} ({pb.numel / 1e6:.0f}M) | {name} | {1e3 * t:.1f} | {t / ours:.2f}x "
-                  f"| {extra / 2**20:.1f} MiB ({100 * extra / param_bytes:.2f} % of params) |")
+            print(
+                f"| {layout} ({pb.numel / 1e6:.0f}M) | {name} | {1e3 * t:.1f} | {t / ours:.2f}x "
+                f"| {extra / 2**20:.1f} MiB ({100 * extra / param_bytes:.2f} % of params) |"
+            )
             results.setdefault("threshold", []).append(
-                dict(layout=layout, method=name, ms=1e3 * t, speedup_of_ours=t / ours, peak_extra_bytes=extra,
-                     param_bytes=param_bytes))
+                dict(
+                    layout=layout,
+                    method=name,
+                    ms=1e3 * t,
+                    speedup_of_ours=t / ours,
+                    peak_extra_bytes=extra,
+                    param_bytes=param_bytes,
+                )
+            )
         del pb, fns
         if device == "cuda":
             torch.cuda.empty_cache()
@@ -144,18 +156,27 @@ def section_threshold(device: str, layouts: list[str], repeats: int, results: di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--layouts", nargs="*", help="default: 50M-in-50 and transformer-base (CPU); "
-                        "1B-in-100 and transformer-base (CUDA)")
+    parser.add_argument(
+        "--layouts",
+        nargs="*",
+        help="default: 50M-in-50 and transformer-base (CPU); 1B-in-100 and transformer-base (CUDA)",
+    )
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--only", choices=["optim", "threshold"])
     parser.add_argument("--json", type=Path, help="write all figures here")
     args = parser.parse_args()
-    layouts = args.layouts or (["1B-in-100", "transformer-base"] if args.device == "cuda"
-                               else ["50M-in-50", "transformer-base"])
-    machine = (torch.cuda.get_device_name() if args.device == "cuda"
-               else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads")
-    print(f"lotteryfast kernel benchmark: {machine}; torch {torch.__version__}; CPU ISA {_C.cpu_isa()}; "
-          f"scale {workloads.SCALE}")
+    layouts = args.layouts or (
+        ["1B-in-100", "transformer-base"] if args.device == "cuda" else ["50M-in-50", "transformer-base"]
+    )
+    machine = (
+        torch.cuda.get_device_name()
+        if args.device == "cuda"
+        else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    )
+    print(
+        f"lotteryfast kernel benchmark: {machine}; torch {torch.__version__}; CPU ISA {_C.cpu_isa()}; "
+        f"scale {workloads.SCALE}"
+    )
     results: dict = {"machine": machine, "torch": torch.__version__, "scale": workloads.SCALE}
     if args.only in (None, "optim"):
         section_optim(args.device, layouts, args.repeats, results)

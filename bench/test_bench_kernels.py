@@ -59,8 +59,12 @@ def test_baseline_step(benchmark, device, layout, kind, baseline):
 @pytest.mark.parametrize("layout", ["50M-in-50", "transformer-base", "1B-in-100"])
 @pytest.mark.parametrize(
     "method",
-    ["lotteryfast kth_smallest_magnitude", "lotteryfast global_magnitude_prune", "torch.cat + topk",
-     "numpy percentile on concat"],
+    [
+        "lotteryfast kth_smallest_magnitude",
+        "lotteryfast global_magnitude_prune",
+        "torch.cat + topk",
+        "numpy percentile on concat",
+    ],
 )
 def test_threshold(benchmark, device, layout, method):
     if layout not in layouts_for(device):

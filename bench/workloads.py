@@ -23,7 +23,9 @@ def uniform_layout(total: int, n_tensors: int) -> list[tuple[int, ...]]:
     return [(max(total // n_tensors, 1),)] * n_tensors
 
 
-def transformer_base_layout(vocab: int = 32768, d: int = 512, ffn: int = 2048, layers: int = 6) -> list[tuple[int, ...]]:
+def transformer_base_layout(
+    vocab: int = 32768, d: int = 512, ffn: int = 2048, layers: int = 6
+) -> list[tuple[int, ...]]:
     """Transformer-base (Vaswani et al.) with shared embeddings: 253 tensors, 60.9M params."""
     attn = [(d, d), (d,)] * 4  # q, k, v, out projections with biases
     norm = [(d,), (d,)]
@@ -102,7 +104,8 @@ def optimizer_steps(kind: str, pb: Problem) -> dict[str, Callable[[], None]]:
     }
     if pb.params[0].is_cuda:
         steps["torch RMSprop(foreach) + mask"] = with_mask(
-            torch.optim.RMSprop(pb.params, lr=1e-4, alpha=0.99, eps=1e-8, foreach=True))
+            torch.optim.RMSprop(pb.params, lr=1e-4, alpha=0.99, eps=1e-8, foreach=True)
+        )
     return steps
 
 
@@ -114,10 +117,12 @@ def threshold_fns(pb: Problem, fraction: float = 0.2) -> dict[str, Callable[[], 
     fns: dict[str, Callable[[], object]] = {
         "lotteryfast kth_smallest_magnitude": lambda: kth_smallest_magnitude(weights, k, pb.masks),
         "lotteryfast global_magnitude_prune": lambda: global_magnitude_prune(weights, pb.masks, fraction),
-        "torch.cat + topk": lambda: torch.cat([w[m] for w, m in zip(weights, pb.masks, strict=True)])
-        .abs()
-        .topk(k, largest=False, sorted=False)
-        .values.max(),
+        "torch.cat + topk": lambda: (
+            torch.cat([w[m] for w, m in zip(weights, pb.masks, strict=True)])
+            .abs()
+            .topk(k, largest=False, sorted=False)
+            .values.max()
+        ),
     }
     if not weights[0].is_cuda:
         fns["numpy percentile on concat"] = lambda: np.percentile(

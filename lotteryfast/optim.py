@@ -229,8 +229,17 @@ class MaskedAdam(_MaskedOptimizer):
 
     def _hyper(self, group: dict) -> tuple:
         beta1, beta2 = group["betas"]
-        return (float(group["lr"]), float(beta1), float(beta2), 0.0, 0.0, float(group["eps"]),
-                float(group["weight_decay"]), bool(group["maximize"]), False)
+        return (
+            float(group["lr"]),
+            float(beta1),
+            float(beta2),
+            0.0,
+            0.0,
+            float(group["eps"]),
+            float(group["weight_decay"]),
+            bool(group["maximize"]),
+            False,
+        )
 
     def _check_group(self, group: dict) -> None:
         for option in ("amsgrad", "decoupled_weight_decay", "capturable", "differentiable"):
@@ -263,10 +272,17 @@ class MaskedRMSprop(_MaskedOptimizer):
         maximize: bool = False,
     ):
         _check_hyper(lr=lr, eps=eps, weight_decay=weight_decay, momentum=momentum)
-        if not 0.0 <= alpha:
+        if not alpha >= 0.0:
             raise ValueError(f"Invalid alpha value: {alpha}")
-        defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-                        centered=centered, maximize=maximize)
+        defaults = dict(
+            lr=lr,
+            alpha=alpha,
+            eps=eps,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            centered=centered,
+            maximize=maximize,
+        )
         super().__init__(params, masks, defaults)
 
     def _state_keys(self, group: dict) -> list[str]:
@@ -278,9 +294,17 @@ class MaskedRMSprop(_MaskedOptimizer):
         return keys
 
     def _hyper(self, group: dict) -> tuple:
-        return (float(group["lr"]), 0.0, 0.0, float(group["alpha"]), float(group["momentum"]),
-                float(group["eps"]), float(group["weight_decay"]), bool(group["maximize"]),
-                bool(group["centered"]))
+        return (
+            float(group["lr"]),
+            0.0,
+            0.0,
+            float(group["alpha"]),
+            float(group["momentum"]),
+            float(group["eps"]),
+            float(group["weight_decay"]),
+            bool(group["maximize"]),
+            bool(group["centered"]),
+        )
 
     def _check_group(self, group: dict) -> None:
         for option in ("capturable", "differentiable"):
@@ -290,5 +314,5 @@ class MaskedRMSprop(_MaskedOptimizer):
 
 def _check_hyper(**values: float) -> None:
     for name, value in values.items():
-        if not 0.0 <= value:
+        if not value >= 0.0:
             raise ValueError(f"Invalid {name} value: {value}")

@@ -136,11 +136,31 @@ def reference_run(kind, params, masks, cfg, steps, seed):
             if kind == "adam":
                 b1, b2 = cfg["betas"]
                 p, st["exp_avg"], st["exp_avg_sq"] = adam_update(
-                    ps[i], g, st["exp_avg"], st["exp_avg_sq"], s + 1, cfg["lr"], b1, b2, cfg["eps"],
-                    cfg["weight_decay"], cfg.get("maximize", False))
+                    ps[i],
+                    g,
+                    st["exp_avg"],
+                    st["exp_avg_sq"],
+                    s + 1,
+                    cfg["lr"],
+                    b1,
+                    b2,
+                    cfg["eps"],
+                    cfg["weight_decay"],
+                    cfg.get("maximize", False),
+                )
             else:
-                p = rmsprop_update(ps[i], g, st, cfg["lr"], cfg["alpha"], cfg["eps"], cfg["weight_decay"],
-                                   cfg["momentum"], cfg["centered"], cfg.get("maximize", False))
+                p = rmsprop_update(
+                    ps[i],
+                    g,
+                    st,
+                    cfg["lr"],
+                    cfg["alpha"],
+                    cfg["eps"],
+                    cfg["weight_decay"],
+                    cfg["momentum"],
+                    cfg["centered"],
+                    cfg.get("maximize", False),
+                )
             ps[i] = torch.where(m, p, torch.zeros_like(p)).to(dtype).float()
             for k in keys:
                 st[k] = st[k].to(dtype).float()
@@ -148,8 +168,9 @@ def reference_run(kind, params, masks, cfg, steps, seed):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
-@pytest.mark.parametrize(("kind", "cfg"), [("adam", ADAM_CONFIGS[1]), ("rmsprop", RMS_CONFIGS[3]),
-                                           ("rmsprop", RMS_CONFIGS[1])])
+@pytest.mark.parametrize(
+    ("kind", "cfg"), [("adam", ADAM_CONFIGS[1]), ("rmsprop", RMS_CONFIGS[3]), ("rmsprop", RMS_CONFIGS[1])]
+)
 def test_bitwise_equal_to_elementwise_reference(kind, cfg, dtype, device, isa):
     """fp32 math with one rounding per stored value: identical bits on every path and dtype."""
     params, masks = make_problem(SHAPES, 0.25, device, dtype=dtype, seed=2)
@@ -339,7 +360,10 @@ def test_deepcopy_keeps_masks_and_state():
     ("masks", "message"),
     [
         (lambda p: [torch.ones(3, dtype=torch.bool)], "got 1 masks for 2 parameters"),
-        (lambda p: [torch.ones(4, dtype=torch.bool), torch.ones(4, dtype=torch.bool)], r"shape \(4,\), expected \(2, 3\)"),
+        (
+            lambda p: [torch.ones(4, dtype=torch.bool), torch.ones(4, dtype=torch.bool)],
+            r"shape \(4,\), expected \(2, 3\)",
+        ),
         (lambda p: [torch.ones(4), torch.ones(2, 3, dtype=torch.bool)], "dtype torch.float32, expected torch.bool"),
         (lambda p: [torch.ones(4, dtype=torch.bool, device="meta"), None], "is on meta, expected cpu"),
         (lambda p: ["yes", None], "is a str, not a bool tensor"),
@@ -384,7 +408,9 @@ def test_state_is_compacted_for_masked_params():
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
-@pytest.mark.parametrize(("kind", "dtype"), list(itertools.product(["adam", "rmsprop"], [torch.float32, torch.bfloat16])))
+@pytest.mark.parametrize(
+    ("kind", "dtype"), list(itertools.product(["adam", "rmsprop"], [torch.float32, torch.bfloat16]))
+)
 def test_cuda_and_cpu_give_identical_bits(kind, dtype):
     results = []
     for device in ("cpu", "cuda"):

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Creates a virtual environment ($VENV, default .venv) with the pinned CPU torch and builds
+# lotteryfast in place (editable). `tools/install.sh test` adds the test and benchmark tools.
+# --no-build-isolation: pip must build against the torch installed here, never fetch another.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip
+"$VENV/bin/python" -m pip install -q "torch==2.13.0" "numpy>=1.24" ninja "setuptools>=64" wheel
+extra=""
+[ "${1:-}" = "test" ] && extra="[test]"
+MAX_JOBS=${MAX_JOBS:-2} "$VENV/bin/python" -m pip install -q --no-build-isolation -e ".${extra}"
+"$VENV/bin/python" -c "from lotteryfast._ext import _C; print('lotteryfast built: CPU ISA', _C.cpu_isa(), '| CUDA', _C.built_with_cuda())"
