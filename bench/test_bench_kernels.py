@@ -42,7 +42,7 @@ def test_masked_step(benchmark, device, layout, kind):
 
 @pytest.mark.parametrize("layout", ["50M-in-50", "transformer-base", "1B-in-100"])
 @pytest.mark.parametrize("kind", ["adam", "rmsprop"])
-@pytest.mark.parametrize("baseline", [1, 2])
+@pytest.mark.parametrize("baseline", [1, 2, 3])
 def test_baseline_step(benchmark, device, layout, kind, baseline):
     if layout not in layouts_for(device):
         pytest.skip(f"{layout} is not a {device} layout")

@@ -75,37 +75,41 @@ def make_problem(shapes, density: float = 0.2, device: str = "cpu", seed: int = 
 
 
 def optimizer_steps(kind: str, pb: Problem) -> dict[str, Callable[[], None]]:
-    """One step of each competitor for `kind` ('adam' or 'rmsprop'), keyed by name.
+    """One step of each competitor for `kind` ('adam' or 'rmsprop'), keyed by name, ours first.
 
-    Baselines: the torch optimizer followed by a mask multiply of the weights (what a
-    hand-written lottery loop does to keep pruned weights at zero).
+    Baselines: the torch optimizer followed by ``torch._foreach_mul_(weights, masks)``, what a
+    hand-written lottery loop does to keep pruned weights at zero, with the bool masks themselves
+    and with masks pre-converted to the weights' dtype (faster for torch; a user must keep both).
     """
     weights = [p.detach() for p in pb.params]
     fmasks = [m.to(p.dtype) for m, p in zip(pb.masks, weights, strict=True)]
 
-    def with_mask(opt):
+    def with_mask(opt, masks):
         def step():
             opt.step()
-            torch._foreach_mul_(weights, fmasks)
+            torch._foreach_mul_(weights, masks)
 
         return step
 
     if kind == "adam":
         ours = MaskedAdam(pb.params, pb.masks, lr=1e-3)
+        fused = torch.optim.Adam(pb.params, lr=1e-3, fused=True)
         return {
             "lotteryfast MaskedAdam": ours.step,
-            "torch Adam(fused) + mask": with_mask(torch.optim.Adam(pb.params, lr=1e-3, fused=True)),
-            "torch Adam(foreach) + mask": with_mask(torch.optim.Adam(pb.params, lr=1e-3, foreach=True)),
+            "torch Adam(fused) + bool mask": with_mask(fused, pb.masks),
+            "torch Adam(fused) + float mask": with_mask(fused, fmasks),
+            "torch Adam(foreach) + float mask": with_mask(torch.optim.Adam(pb.params, lr=1e-3, foreach=True), fmasks),
         }
     ours = MaskedRMSprop(pb.params, pb.masks, lr=1e-4, alpha=0.99, eps=1e-8)
+    plain = torch.optim.RMSprop(pb.params, lr=1e-4, alpha=0.99, eps=1e-8)
     steps = {
         "lotteryfast MaskedRMSprop": ours.step,
-        "torch RMSprop + mask": with_mask(torch.optim.RMSprop(pb.params, lr=1e-4, alpha=0.99, eps=1e-8)),
+        "torch RMSprop + bool mask": with_mask(plain, pb.masks),
+        "torch RMSprop + float mask": with_mask(plain, fmasks),
     }
     if pb.params[0].is_cuda:
-        steps["torch RMSprop(foreach) + mask"] = with_mask(
-            torch.optim.RMSprop(pb.params, lr=1e-4, alpha=0.99, eps=1e-8, foreach=True)
-        )
+        foreach = torch.optim.RMSprop(pb.params, lr=1e-4, alpha=0.99, eps=1e-8, foreach=True)
+        steps["torch RMSprop(foreach) + float mask"] = with_mask(foreach, fmasks)
     return steps
 
 

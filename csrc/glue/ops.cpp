@@ -116,9 +116,11 @@ void set_isa(const std::string& name) {
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "lotteryfast kernels: fused masked Adam/RMSprop steps and exact global magnitude selection";
-  m.def("masked_step", &lf::masked_step, "One fused masked optimizer step over a list of tensors");
-  m.def("kth_smallest", &lf::kth_smallest, "Exact k-th smallest magnitude over tensors (radix select)");
-  m.def("prune", &lf::prune, "Global magnitude pruning of a fraction of the unpruned entries");
+  // The kernels touch no Python object: other Python threads run while they work.
+  using release = py::call_guard<py::gil_scoped_release>;
+  m.def("masked_step", &lf::masked_step, release(), "One fused masked optimizer step over a list of tensors");
+  m.def("kth_smallest", &lf::kth_smallest, release(), "Exact k-th smallest magnitude over tensors (radix select)");
+  m.def("prune", &lf::prune, release(), "Global magnitude pruning of a fraction of the unpruned entries");
   m.def("cpu_isa", [] { return lf::isa_name(lf::active_cpu_isa()); }, "CPU instruction set the kernels use");
   m.def("best_cpu_isa", [] { return lf::isa_name(lf::best_cpu_isa()); }, "Best CPU instruction set available");
   m.def("set_cpu_isa", &lf::set_isa, "Force the CPU instruction set ('avx512' or 'generic')");
