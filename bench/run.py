@@ -11,12 +11,11 @@ Prints one markdown table per section; --json writes every figure.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
-import os
 import platform
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -48,32 +47,21 @@ def median_seconds(fn, device: str, repeats: int, warmup: int = 1) -> float:
 
 
 def rss_peak_extra_bytes(fn) -> int:
-    """Peak resident memory above the level before fn, sampled every 0.2 ms from a second thread
-    (lotteryfast's kernels, torch and numpy release the GIL while they work)."""
-    page = os.sysconf("SC_PAGE_SIZE")
+    """Peak resident memory fn adds (Linux): free heap memory goes back to the OS first, so reuse
+    of freed pages cannot hide allocations; then the high-water mark is reset and read after fn."""
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    status = Path("/proc/self/status")
 
-    def rss() -> int:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * page
+    def field(name: str) -> int:
+        for line in status.read_text().splitlines():
+            if line.startswith(name):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError(name)
 
-    before = rss()
-    peak = before
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, rss())
-            time.sleep(0.0002)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    try:
-        fn()
-    finally:
-        done.set()
-        sampler.join()
-    return max(peak, rss()) - before
+    before = field("VmRSS:")
+    Path("/proc/self/clear_refs").write_text("5")
+    fn()
+    return field("VmHWM:") - before
 
 
 def cuda_peak_extra_bytes(fn) -> int:
