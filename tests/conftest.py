@@ -3,6 +3,8 @@
 import pytest
 import torch
 
+from lotteryfast._ext import _C
+
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
@@ -21,3 +23,15 @@ def cuda_params():
 @pytest.fixture(params=cuda_params())
 def device(request):
     return request.param
+
+
+ISAS = ["generic"] + (["avx512"] if _C.best_cpu_isa() == "avx512" else [])
+
+
+@pytest.fixture(params=ISAS)
+def isa(request):
+    """Runs a test with each CPU instruction set the kernels have on this machine."""
+    previous = _C.cpu_isa()
+    _C.set_cpu_isa(request.param)
+    yield request.param
+    _C.set_cpu_isa(previous)

@@ -7,6 +7,7 @@ import itertools
 
 import pytest
 import torch
+from conftest import ISAS
 from reference import adam_update, rmsprop_update
 
 from lotteryfast import MaskedAdam, MaskedRMSprop
@@ -15,15 +16,6 @@ from lotteryfast._ext import _C
 # Sizes chosen to cross every boundary of the kernels: empty, one element, partial 16-lane
 # vectors, partial 128-element groups, several 32768-element CPU chunks.
 SHAPES = [(0,), (1,), (7, 3), (33,), (129,), (16, 16), (3, 5, 7), (70000,)]
-ISAS = ["generic"] + (["avx512"] if _C.best_cpu_isa() == "avx512" else [])
-
-
-@pytest.fixture(params=ISAS)
-def isa(request):
-    previous = _C.cpu_isa()
-    _C.set_cpu_isa(request.param)
-    yield request.param
-    _C.set_cpu_isa(previous)
 
 
 def make_problem(shapes, density, device, dtype=torch.float32, seed=0):

@@ -30,7 +30,7 @@ def assert_masks_equal(got, expected):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.float64])
-def test_kth_matches_sorted_float64(dtype, device):
+def test_kth_matches_sorted_float64(dtype, device, isa):
     tensors, masks = random_tensors(SHAPES, dtype, device, seed=1)
     n_alive = int(sum(int(m.sum()) for m in masks))
     for k in [1, 2, n_alive // 3, n_alive // 2 + 1, n_alive - 1, n_alive]:
@@ -39,7 +39,7 @@ def test_kth_matches_sorted_float64(dtype, device):
     assert kth_smallest_magnitude(tensors, n) == reference_kth(tensors, n)
 
 
-def test_kth_mixed_dtypes_and_special_values(device):
+def test_kth_mixed_dtypes_and_special_values(device, isa):
     a = torch.tensor([0.5, -0.0, 0.0, -3.0, float("inf")], device=device)
     b = torch.tensor([-float("inf"), 1e-30, -2.5], dtype=torch.float64, device=device)
     c = torch.tensor([0.25, -6e-5, 65504.0], dtype=torch.float16, device=device)  # subnormal-ish, max half
@@ -53,7 +53,7 @@ def test_kth_mixed_dtypes_and_special_values(device):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
 @pytest.mark.parametrize("fraction", [0.0, 0.2, 0.5, 0.87, 0.999999])
-def test_prune_matches_stable_argsort(dtype, fraction, device):
+def test_prune_matches_stable_argsort(dtype, fraction, device, isa):
     tensors, masks = random_tensors(SHAPES, dtype, device, seed=2)
     got = global_magnitude_prune(tensors, masks, fraction)
     assert_masks_equal(got, reference_prune(tensors, masks, fraction))
@@ -62,7 +62,7 @@ def test_prune_matches_stable_argsort(dtype, fraction, device):
     assert all(g.device == t.device for g, t in zip(got, tensors, strict=True))
 
 
-def test_ties_are_broken_by_tensor_then_index(device):
+def test_ties_are_broken_by_tensor_then_index(device, isa):
     # Integer-valued weights: huge tie groups, spread over tensors and over CPU chunks.
     gen = torch.Generator().manual_seed(3)
     tensors = [torch.randint(-3, 4, s, generator=gen).float().to(device) for s in [(70000,), (11,), (200, 700)]]
@@ -130,7 +130,7 @@ def test_bad_fraction(fraction):
         global_magnitude_prune([torch.randn(4)], None, fraction)
 
 
-def test_nan_names_the_tensor(device):
+def test_nan_names_the_tensor(device, isa):
     a, b = torch.randn(10, device=device), torch.randn(20, device=device)
     b[7] = float("nan")
     with pytest.raises(ValueError, match=r"tensor 1 \(shape \(20,\)"):

@@ -8,6 +8,8 @@
 #include <cstring>
 
 #include "../common/numeric.h"
+#include "select_simd.h"
+#include "step_cpu.h"
 
 namespace lf {
 namespace {
@@ -93,6 +95,12 @@ class CpuBackend {
       const SelectSource& s = src_[ch.src];
       uint8_t* out = out_[ch.src];
       uint64_t n_ties = 0;
+      if (sizeof(Key) == 4 && s.dtype == DType::F32 && active_cpu_isa() == CpuIsa::Avx512) {
+        n_ties = avx512_prune_f32(static_cast<const float*>(s.data) + ch.begin, s.mask ? s.mask + ch.begin : nullptr,
+                                  ch.end - ch.begin, static_cast<uint32_t>(key), out + ch.begin);
+        if (count_ties) ties[c] = n_ties;
+        continue;
+      }
       visit_dtype(s.dtype, [&]<DType D>() {
         for (int64_t i = ch.begin; i < ch.end; ++i) {
           const Key k = key_at<Key, D>(s.data, i);
@@ -144,6 +152,15 @@ class CpuBackend {
     Key keys[kBlock];
     uint8_t take[kBlock];
     Key worst = 0;
+    if constexpr (D == DType::F32 && sizeof(Key) == 4) {
+      if (active_cpu_isa() == CpuIsa::Avx512) {
+        const float* x = static_cast<const float*>(s.data) + ch.begin;
+        worst = avx512_hist_f32(x, s.mask ? s.mask + ch.begin : nullptr, ch.end - ch.begin, kFirst, shift, pass.bits,
+                                static_cast<uint32_t>(prefix), sub);
+        for (int64_t d = 0; d < bins; ++d) h[d] += uint64_t(sub[0][d]) + sub[1][d] + sub[2][d] + sub[3][d];
+        return kFirst && worst > Key(KeyTraits<Key>::kInf);
+      }
+    }
     for (int64_t b = ch.begin; b < ch.end; b += kBlock) {
       const int64_t n = std::min(kBlock, ch.end - b);
       for (int64_t j = 0; j < n; ++j) {
