@@ -31,6 +31,7 @@ inline V16 operator/(V16 a, V16 b) { return _mm512_div_ps(a.v, b.v); }
 inline V16 lf_sqrt(V16 a) { return _mm512_sqrt_ps(a.v); }
 
 constexpr __mmask16 kAll = 0xffff;
+constexpr int64_t kAhead = 1024;  // elements prefetched ahead in p and g (measured: 0, 1024, 2048)
 
 // 16-lane load/store of each element type as float32; m selects lanes (kAll: plain access).
 template <DType D>
@@ -99,6 +100,9 @@ struct Avx512 {
     for (int64_t i = begin; i < end; i += 16) {
       const __mmask16 valid = tail_mask(end - i);
       const __mmask16 keep = mask_bits(bits, i) & valid;
+      // Software prefetch: the hardware prefetcher alone leaves bandwidth unused on these streams.
+      _mm_prefetch(reinterpret_cast<const char*>(p + i + kAhead), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(g + i + kAhead), _MM_HINT_T0);
       if (!keep) continue;
       // Buffers have 16 floats of slack: full-width stores, the next one overwrites the tail.
       _mm512_storeu_ps(pbuf + n, _mm512_maskz_compress_ps(keep, Lanes<D>::load(p + i, valid)));

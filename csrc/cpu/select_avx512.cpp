@@ -12,10 +12,14 @@
 namespace lf {
 namespace {
 
+constexpr int64_t kAhead = 2048;  // elements prefetched ahead (8 KB of values; measured best of 512-4096)
+
 inline __mmask16 tail(int64_t rem) { return rem >= 16 ? __mmask16(0xffff) : __mmask16((1u << rem) - 1u); }
 
 // |x| bit patterns and the unpruned lanes of x[i..i+16).
 inline __m512i keys16(const float* x, const uint8_t* mask, int64_t i, __mmask16 valid, __mmask16* alive) {
+  _mm_prefetch(reinterpret_cast<const char*>(x + i + kAhead), _MM_HINT_T0);
+  if (mask && (i & 63) == 0) _mm_prefetch(reinterpret_cast<const char*>(mask + i + kAhead), _MM_HINT_T0);
   const __m512i k = _mm512_and_si512(_mm512_maskz_loadu_epi32(valid, x + i), _mm512_set1_epi32(0x7fffffff));
   if (mask) {
     const __m128i m = _mm_maskz_loadu_epi8(valid, mask + i);
