@@ -124,6 +124,20 @@ struct KeyTraits<uint64_t> {
   static double value(uint64_t key) { return bits_double(key); }
 };
 
+// Calls f.template operator()<D>() for the run-time dtype; float64 only when kWithF64 (the
+// optimizers take float32/float16/bfloat16 params, the selection also float64).
+template <bool kWithF64, class Visitor>
+void visit_dtype(DType dtype, Visitor&& f) {
+  switch (dtype) {
+    case DType::F32: return f.template operator()<DType::F32>();
+    case DType::F16: return f.template operator()<DType::F16>();
+    case DType::BF16: return f.template operator()<DType::BF16>();
+    case DType::F64:
+      if constexpr (kWithF64) return f.template operator()<DType::F64>();
+      return;
+  }
+}
+
 // Key of element i of a source of the given dtype.
 template <class Key>
 LF_HD Key load_key(const void* data, DType dtype, int64_t i) {

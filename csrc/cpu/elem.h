@@ -30,17 +30,6 @@ struct Elem<DType::BF16> {
   static void store(Storage* p, int64_t i, float v) { p[i] = float_to_bf16(v); }
 };
 
-// Calls f.template operator()<D>() for the floating dtypes the optimizers support.
-template <class Visitor>
-void visit_opt_dtype(DType dtype, Visitor&& f) {
-  switch (dtype) {
-    case DType::F32: return f.template operator()<DType::F32>();
-    case DType::F16: return f.template operator()<DType::F16>();
-    case DType::BF16: return f.template operator()<DType::BF16>();
-    default: return;
-  }
-}
-
 LF_NS_END
 
 #include "../common/functors.h"
@@ -53,7 +42,7 @@ template <template <class, DType, bool> class Kernel>
 StepChunkFn pick_step_chunk(Algo algo, DType dtype, const OptimHyper& h, bool masked) {
   StepChunkFn fn = nullptr;
   visit_functor(algo, h, [&]<class Fn>() {
-    visit_opt_dtype(dtype, [&]<DType D>() {
+    visit_dtype<false>(dtype, [&]<DType D>() {
       fn = masked ? &Kernel<Fn, D, true>::run : &Kernel<Fn, D, false>::run;
     });
   });

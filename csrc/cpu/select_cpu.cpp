@@ -33,17 +33,6 @@ bool needs_wide_keys(const SelectSource* src, int64_t n_src) {
   return false;
 }
 
-// Calls f.template operator()<D>() for every dtype a source can have.
-template <class Visitor>
-void visit_dtype(DType dtype, Visitor&& f) {
-  switch (dtype) {
-    case DType::F32: return f.template operator()<DType::F32>();
-    case DType::F16: return f.template operator()<DType::F16>();
-    case DType::BF16: return f.template operator()<DType::BF16>();
-    case DType::F64: return f.template operator()<DType::F64>();
-  }
-}
-
 template <class Key, DType D>
 inline Key key_at(const void* data, int64_t i) {
   if constexpr (D == DType::F32) return KeyTraits<Key>::from_f32(static_cast<const float*>(data)[i]);
@@ -72,7 +61,7 @@ class CpuBackend {
       for (int64_t c = 0; c < n_chunks; ++c) {
         const Chunk& ch = chunks_[c];
         const SelectSource& s = src_[ch.src];
-        visit_dtype(s.dtype, [&]<DType D>() {
+        visit_dtype<true>(s.dtype, [&]<DType D>() {
           const bool nan = first ? hist_chunk<D, true>(s, ch, pass, Key(prefix), h)
                                  : hist_chunk<D, false>(s, ch, pass, Key(prefix), h);
           if (nan && (nan_src[tid] < 0 || ch.src < nan_src[tid])) nan_src[tid] = ch.src;
@@ -101,7 +90,7 @@ class CpuBackend {
         if (count_ties) ties[c] = n_ties;
         continue;
       }
-      visit_dtype(s.dtype, [&]<DType D>() {
+      visit_dtype<true>(s.dtype, [&]<DType D>() {
         for (int64_t i = ch.begin; i < ch.end; ++i) {
           const Key k = key_at<Key, D>(s.data, i);
           const bool alive = !s.mask || s.mask[i];
@@ -121,7 +110,7 @@ class CpuBackend {
       const SelectSource& s = src_[ch.src];
       uint8_t* out = out_[ch.src];
       uint64_t to_skip = c == first_chunk ? skip : 0;
-      visit_dtype(s.dtype, [&]<DType D>() {
+      visit_dtype<true>(s.dtype, [&]<DType D>() {
         for (int64_t i = ch.begin; i < ch.end; ++i) {
           if ((s.mask && !s.mask[i]) || key_at<Key, D>(s.data, i) != Key(key)) continue;
           if (to_skip > 0) {

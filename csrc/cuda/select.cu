@@ -68,16 +68,6 @@ __device__ __forceinline__ int find_source(const DevSource* s, int n_src, int64_
   return lo;
 }
 
-template <class Key>
-__device__ __forceinline__ Key dev_key(const DevSource& s, int64_t i) {
-  switch (s.dtype) {
-    case DType::F32: return KeyTraits<Key>::from_f32(static_cast<const float*>(s.data)[i]);
-    case DType::F16: return KeyTraits<Key>::from_f16(static_cast<const uint16_t*>(s.data)[i]);
-    case DType::BF16: return KeyTraits<Key>::from_bf16(static_cast<const uint16_t*>(s.data)[i]);
-    default: return KeyTraits<Key>::from_f64(static_cast<const double*>(s.data)[i]);
-  }
-}
-
 // Keys and alive flags of elements i..i+3 of a source (alive is false past `end`).
 template <class Key>
 __device__ __forceinline__ void load4(const DevSource& s, int64_t i, int64_t end, Key (&k)[4], bool (&alive)[4]) {
@@ -102,7 +92,7 @@ __device__ __forceinline__ void load4(const DevSource& s, int64_t i, int64_t end
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
       alive[j] = i + j < end && (!s.mask || s.mask[i + j]);
-      k[j] = alive[j] ? dev_key<Key>(s, i + j) : Key(0);
+      k[j] = alive[j] ? load_key<Key>(s.data, s.dtype, i + j) : Key(0);
     }
   }
 }
@@ -210,7 +200,7 @@ __global__ void __launch_bounds__(kThreads) restore_kernel(Workspace w, int n_sr
     __syncthreads();
     for (int64_t base = begin; base < end; base += blockDim.x) {
       const int64_t i = base + threadIdx.x;
-      const bool tie = i < end && (!s.mask || s.mask[i]) && dev_key<Key>(s, i) == threshold;
+      const bool tie = i < end && (!s.mask || s.mask[i]) && load_key<Key>(s.data, s.dtype, i) == threshold;
       unsigned int rank = 0, total = 0;
       Scan(scan_storage).ExclusiveSum(tie ? 1u : 0u, rank, total);
       if (tie && seen + rank >= to_skip) w.out[si][i] = 1;
