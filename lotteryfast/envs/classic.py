@@ -1,0 +1,145 @@
+"""Classic-control environments for a population of learners, stepped as one batch.
+
+A batch holds ``members x envs`` environments: member i (one ticket being trained) owns a row of
+``envs`` environments and its own random generator, so a member's episodes do not depend on which
+other members share the batch. Episodes reset in the same step they end (the observation returned
+for a finished environment is the first of its next episode).
+
+CartPole runs vectorized in torch (the dynamics of gymnasium's CartPole, float64 state, tested
+step for step against it). Other gymnasium environments (Acrobot, LunarLander) go through
+:class:`GymBatch`, which steps the gymnasium environments one by one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass
+class StepResult:
+    """What one batched step returns; all tensors are shaped [members, envs]."""
+
+    obs: torch.Tensor  # next observations (after a reset where an episode ended), float32 [M, E, obs_dim]
+    reward: torch.Tensor  # float32
+    done: torch.Tensor  # bool: the episode ended at this step (terminated or truncated)
+    episode_return: torch.Tensor  # float32: the finished episode's return where done, else 0
+
+
+class CartPoleBatch:
+    """CartPole-v0/v1 (gymnasium's dynamics, Euler integration) for [members, envs] at once."""
+
+    obs_dim = 4
+    n_actions = 2
+    gravity, masscart, masspole, length, force_mag, tau = 9.8, 1.0, 0.1, 0.5, 10.0, 0.02
+    theta_threshold = 12 * 2 * math.pi / 360
+    x_threshold = 2.4
+
+    def __init__(self, members: int, envs: int, seeds: list[int], max_steps: int = 200, device: str = "cpu"):
+        if len(seeds) != members:
+            raise ValueError(f"need one seed per member: got {len(seeds)} seeds for {members} members")
+        self.members, self.envs, self.max_steps = members, envs, max_steps
+        self.device = torch.device(device)
+        self.gens = [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds]
+        self.state = torch.zeros(members, envs, 4, dtype=torch.float64, device=self.device)
+        self.steps = torch.zeros(members, envs, dtype=torch.int64, device=self.device)
+        self.returns = torch.zeros(members, envs, dtype=torch.float32, device=self.device)
+
+    def _initial_states(self, count_per_member: list[int]) -> torch.Tensor:
+        draws = [
+            torch.rand(c, 4, generator=g, dtype=torch.float64) * 0.1 - 0.05 for g, c in zip(self.gens, count_per_member)
+        ]
+        return torch.cat(draws).to(self.device)
+
+    def reset(self) -> torch.Tensor:
+        """Starts every environment anew; returns observations [members, envs, 4]."""
+        self.state = self._initial_states([self.envs] * self.members).view(self.members, self.envs, 4)
+        self.steps.zero_()
+        self.returns.zero_()
+        return self.state.float()
+
+    def step(self, action: torch.Tensor) -> StepResult:
+        """Applies actions [members, envs] (0 = push left, 1 = push right)."""
+        x, x_dot, theta, theta_dot = self.state.unbind(-1)
+        force = torch.where(action.to(self.device) == 1, self.force_mag, -self.force_mag).to(torch.float64)
+        cos, sin = torch.cos(theta), torch.sin(theta)
+        total_mass = self.masspole + self.masscart
+        polemass_length = self.masspole * self.length
+        temp = (force + polemass_length * theta_dot**2 * sin) / total_mass
+        theta_acc = (self.gravity * sin - cos * temp) / (
+            self.length * (4.0 / 3.0 - self.masspole * cos**2 / total_mass)
+        )
+        x_acc = temp - polemass_length * theta_acc * cos / total_mass
+        x = x + self.tau * x_dot
+        x_dot = x_dot + self.tau * x_acc
+        theta = theta + self.tau * theta_dot
+        theta_dot = theta_dot + self.tau * theta_acc
+        self.state = torch.stack([x, x_dot, theta, theta_dot], dim=-1)
+        terminated = (x < -self.x_threshold) | (x > self.x_threshold)
+        terminated |= (theta < -self.theta_threshold) | (theta > self.theta_threshold)
+        reward = torch.ones(self.members, self.envs, device=self.device)  # 1 per step, the last one included
+        self.steps += 1
+        self.returns += reward
+        done = terminated | (self.steps >= self.max_steps)
+        episode_return = torch.where(done, self.returns, torch.zeros_like(self.returns))
+        if bool(done.any()):
+            counts = done.sum(dim=1).tolist()
+            self.state[done] = self._initial_states(counts)
+            self.steps[done] = 0
+            self.returns[done] = 0
+        return StepResult(self.state.float(), reward, done, episode_return)
+
+
+class GymBatch:
+    """Any gymnasium environment id for [members, envs], stepped one environment at a time."""
+
+    def __init__(self, env_id: str, members: int, envs: int, seeds: list[int], device: str = "cpu"):
+        import gymnasium as gym
+
+        if len(seeds) != members:
+            raise ValueError(f"need one seed per member: got {len(seeds)} seeds for {members} members")
+        self.members, self.envs, self.device = members, envs, torch.device(device)
+        self.envs_list = [[gym.make(env_id) for _ in range(envs)] for _ in range(members)]
+        first = self.envs_list[0][0]
+        self.obs_dim = int(np.prod(first.observation_space.shape))
+        self.n_actions = int(first.action_space.n)
+        self.seeds = [int(s) for s in seeds]
+        self.returns = np.zeros((members, envs), dtype=np.float64)
+
+    def reset(self) -> torch.Tensor:
+        obs = np.zeros((self.members, self.envs, self.obs_dim), dtype=np.float32)
+        for m, row in enumerate(self.envs_list):
+            for e, env in enumerate(row):
+                obs[m, e] = env.reset(seed=self.seeds[m] * 100_003 + e)[0]
+        self.returns[:] = 0
+        return torch.from_numpy(obs).to(self.device)
+
+    def step(self, action: torch.Tensor) -> StepResult:
+        acts = action.cpu().numpy()
+        obs = np.zeros((self.members, self.envs, self.obs_dim), dtype=np.float32)
+        reward = np.zeros((self.members, self.envs), dtype=np.float32)
+        done = np.zeros((self.members, self.envs), dtype=bool)
+        ep_return = np.zeros((self.members, self.envs), dtype=np.float32)
+        for m, row in enumerate(self.envs_list):
+            for e, env in enumerate(row):
+                o, r, term, trunc, _ = env.step(int(acts[m, e]))
+                reward[m, e] = r
+                self.returns[m, e] += r
+                if term or trunc:
+                    done[m, e] = True
+                    ep_return[m, e] = self.returns[m, e]
+                    self.returns[m, e] = 0
+                    o = env.reset()[0]
+                obs[m, e] = o
+        as_t = lambda a: torch.from_numpy(a).to(self.device)  # noqa: E731
+        return StepResult(as_t(obs), as_t(reward), as_t(done), as_t(ep_return))
+
+
+def make_batch(env_id: str, members: int, envs: int, seeds: list[int], device: str = "cpu"):
+    """The fastest batched implementation of `env_id` (CartPole in torch, others via gymnasium)."""
+    if env_id in ("CartPole-v0", "CartPole-v1"):
+        return CartPoleBatch(members, envs, seeds, max_steps=200 if env_id.endswith("v0") else 500, device=device)
+    return GymBatch(env_id, members, envs, seeds, device=device)

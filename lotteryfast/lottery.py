@@ -1,0 +1,281 @@
+"""The lottery engine: iterative (or one-shot) global magnitude pruning with late resetting, winning
+and random tickets, several seeds — generic over tasks (see lotteryfast.tasks.base).
+
+Per seed: level 0 trains the dense network from its initialization and saves the weights at the
+late-resetting point (the rewind weights) and at the end. Level k >= 1 prunes — iteratively: a
+fraction `rate` of the survivors of level k-1, using the trained weights of level k-1's winning
+ticket; one-shot: straight to r_k = 1 - (1 - rate)^k from the trained dense weights — and trains
+  * the winning ticket (WT): the mask applied to the rewind weights (the initial weights for
+    --reset-to init), and
+  * the random ticket (RT): the same mask applied to freshly drawn initial weights.
+All (seed, ticket) members of a level are independent, so they train together as one population.
+Every finished unit is written to the run directory at once; a rerun skips finished units.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from lotteryfast.runs import RunDir, atomic_torch_save, atomic_write_bytes, atomic_write_json
+from lotteryfast.tasks.base import Member, MemberResult, Params, Task
+from lotteryfast.tickets import (
+    Masks,
+    density,
+    fraction_pruned,
+    pack_masks,
+    prune_masks,
+    select_prunable,
+    unpack_masks,
+)
+
+KINDS = ("wt", "rt")
+_KIND_ID = {"dense": 0, "wt": 1, "rt": 2}
+
+
+@dataclass(frozen=True)
+class LotteryConfig:
+    """How tickets are found and compared (defaults: the paper's)."""
+
+    seeds: int = 3
+    levels: int = 20
+    rate: float = 0.2
+    one_shot: bool = False
+    reset: str = "epoch:1"  # late resetting point: "init", "epoch:E" or "update:U"
+    tickets: tuple[str, ...] = KINDS
+    layerwise: bool = False
+    prune_biases: bool = True
+    exclude: tuple[str, ...] = ()
+    seed_base: int = 0
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.seeds, int) and self.seeds >= 1):
+            raise ValueError(f"seeds must be an integer >= 1, got {self.seeds!r}")
+        if not (isinstance(self.levels, int) and self.levels >= 0):
+            raise ValueError(f"levels must be an integer >= 0, got {self.levels!r}")
+        if not (0.0 < self.rate < 1.0) or math.isnan(self.rate):
+            raise ValueError(f"rate must be in (0, 1), got {self.rate!r}")
+        bad = [t for t in self.tickets if t not in KINDS]
+        if bad or not self.tickets:
+            raise ValueError(f"tickets must be a non-empty subset of wt,rt; got {','.join(self.tickets) or 'nothing'}")
+        if "wt" not in self.tickets and not self.one_shot and self.levels > 1:
+            raise ValueError("iterative pruning prunes each level's winning ticket: include wt, or use one-shot")
+        parse_reset(self.reset)
+
+    def rewind(self) -> tuple[str, float]:
+        return parse_reset(self.reset)
+
+
+def parse_reset(text: str) -> tuple[str, float]:
+    """'init' -> ('init', 0); 'epoch:E' -> ('epoch', E); 'update:U' -> ('update', U)."""
+    if text == "init":
+        return "init", 0.0
+    kind, _, value = text.partition(":")
+    try:
+        number = float(value) if kind == "epoch" else int(value)
+    except ValueError:
+        number = -1
+    if kind not in ("epoch", "update") or number < 0 or (kind == "epoch" and math.isnan(number)):
+        raise ValueError(f"reset must be init, epoch:E (E >= 0) or update:U (U >= 0 integer); got {text!r}")
+    return kind, float(number)
+
+
+def derived_seed(*parts: int) -> int:
+    """A well-mixed 31-bit seed from integer parts (independent streams per seed/level/kind)."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+@dataclass
+class LevelSummary:
+    level: int
+    kind: str
+    fraction_pruned: float
+    mean: float
+    std: float
+    values: list[float]
+
+
+Bar = Callable[[int, str], Any]
+
+
+def _no_bar(total: int, desc: str) -> Any:
+    class _Null:
+        n = 0
+
+        def update(self, k: int = 1) -> None:
+            self.n += k
+
+        def close(self) -> None:
+            pass
+
+    return _Null()
+
+
+class Lottery:
+    """Runs one lottery experiment of `task` into `run` (resumable)."""
+
+    def __init__(
+        self,
+        task: Task,
+        cfg: LotteryConfig,
+        run: RunDir,
+        *,
+        bar: Bar = _no_bar,
+        log: Callable[[str], None] = lambda s: None,
+    ):
+        self.task, self.cfg, self.run_dir = task, cfg, run
+        self.bar, self.log = bar, log
+        self.progress_units = int(getattr(task, "progress_units", 0))  # e.g. games per member
+        self.seeds = [cfg.seed_base + i for i in range(cfg.seeds)]
+        names = list(task.init_params(0))
+        self.prunable = task.prunable(select_prunable(names, biases=cfg.prune_biases, exclude=cfg.exclude))
+        if not self.prunable:
+            raise ValueError("no parameter left to prune (check the exclusion options)")
+
+    # --- the experiment -----------------------------------------------------------------------
+    def run(self) -> list[LevelSummary]:
+        """Trains every unfinished unit, level by level, and returns the summary."""
+        self._level_zero()
+        for level in range(1, self.cfg.levels + 1):
+            units = [(s, k) for s in self.seeds for k in self.cfg.tickets if not self.run_dir.finished(s, level, k)]
+            if not units:
+                continue
+            members = [self._member(s, level, k) for s, k in units]
+            results = self._train(
+                members, f"level {level}/{self.cfg.levels} ({100 * fraction_pruned(self.cfg.rate, level):.1f} % pruned)"
+            )
+            for (s, k), member, result in zip(units, members, results, strict=True):
+                self._save_unit(s, level, k, member, result)
+        return self.summary()
+
+    def _level_zero(self) -> None:
+        todo = [s for s in self.seeds if not self.run_dir.finished(s, 0, "dense")]
+        if not todo:
+            return
+        kind, value = self.cfg.rewind()
+        members = [
+            Member(
+                self.task.init_params(s),
+                None,
+                derived_seed(s, 0, 0),
+                rewind_epochs=value if kind == "epoch" else None,
+                rewind_updates=int(value) if kind == "update" else None,
+            )
+            for s in todo
+        ]
+        results = self._train(members, f"level 0/{self.cfg.levels} (dense)")
+        for s, member, result in zip(todo, members, results, strict=True):
+            if kind != "init" and result.rewind is None:
+                raise RuntimeError(f"training ended before the late-resetting point {self.cfg.reset} was reached")
+            self._save_unit(s, 0, "dense", member, result)
+
+    def _train(self, members: list[Member], desc: str) -> list[MemberResult]:
+        self.log(f"{desc}: training {len(members)} ticket(s)")
+        bar = self.bar(self.progress_units * len(members), desc)
+        try:
+            return self.task.train(members, progress=bar)
+        finally:
+            bar.close()
+
+    def _member(self, seed: int, level: int, kind: str) -> Member:
+        masks = self.masks(seed, level)
+        if kind == "wt":
+            init = self._rewind_weights(seed)
+        else:
+            init = self.task.init_params(derived_seed(seed, level, _KIND_ID["rt"], 1))
+        init = {n: (p * masks[n] if n in masks else p.clone()) for n, p in init.items()}
+        # WT and RT of one (seed, level) see the same environment and sampling streams: a paired comparison.
+        return Member(init, masks, derived_seed(seed, level, 0))
+
+    def _rewind_weights(self, seed: int) -> Params:
+        if self.cfg.rewind()[0] == "init":
+            return self.task.init_params(seed)
+        return torch.load(self.run_dir.unit(seed, 0, "dense") / "rewind.pt")
+
+    # --- masks --------------------------------------------------------------------------------
+    def masks(self, seed: int, level: int) -> Masks:
+        """The mask of (seed, level), computed once and stored bit-packed in the run directory."""
+        path = self.run_dir.path / f"seed{seed}" / f"level{level:02d}" / "masks.pt"
+        if path.exists():
+            return unpack_masks(torch.load(path))
+        if self.cfg.one_shot:
+            trained = self._trained(seed, 0, "dense")
+            masks = prune_masks(
+                {n: trained[n] for n in self.prunable},
+                None,
+                fraction_pruned(self.cfg.rate, level),
+                layerwise=self.cfg.layerwise,
+            )
+        else:
+            previous = None if level == 1 else self.masks(seed, level - 1)
+            trained = self._trained(seed, level - 1, "dense" if level == 1 else "wt")
+            masks = prune_masks(
+                {n: trained[n] for n in self.prunable}, previous, self.cfg.rate, layerwise=self.cfg.layerwise
+            )
+        atomic_torch_save(path, pack_masks(masks))
+        return masks
+
+    def _trained(self, seed: int, level: int, kind: str) -> Params:
+        return torch.load(self.run_dir.unit(seed, level, kind) / "trained.pt")
+
+    # --- results ------------------------------------------------------------------------------
+    def _save_unit(self, seed: int, level: int, kind: str, member: Member, result: MemberResult) -> None:
+        unit = self.run_dir.unit(seed, level, kind)
+        if kind in ("dense", "wt"):  # the next level prunes these weights
+            atomic_torch_save(unit / "trained.pt", result.trained)
+        if result.rewind is not None:
+            atomic_torch_save(unit / "rewind.pt", result.rewind)
+        record = {
+            "seed": seed,
+            "level": level,
+            "kind": kind,
+            "fraction_pruned": 1.0 - density(member.masks, result.trained) if member.masks else 0.0,
+            "metric": result.metric,
+            "metric_name": self.task.metric_name,
+            "curve": result.curve,
+            "stats": result.stats,
+        }
+        atomic_write_json(unit / "metrics.json", record)  # written last: marks the unit finished
+        self.run_dir.append_log(record)
+
+    def summary(self) -> list[LevelSummary]:
+        """Mean and standard deviation over seeds per (level, kind) of everything finished."""
+        rows = []
+        for level in range(self.cfg.levels + 1):
+            for kind in ("dense",) if level == 0 else self.cfg.tickets:
+                recs = [
+                    self.run_dir.read_metrics(s, level, kind)
+                    for s in self.seeds
+                    if self.run_dir.finished(s, level, kind)
+                ]
+                if not recs:
+                    continue
+                values = [r["metric"] for r in recs]
+                rows.append(
+                    LevelSummary(
+                        level,
+                        kind,
+                        statistics.fmean(r["fraction_pruned"] for r in recs),
+                        statistics.fmean(values),
+                        statistics.stdev(values) if len(values) > 1 else 0.0,
+                        values,
+                    )
+                )
+        atomic_write_json(
+            self.run_dir.path / "summary.json",
+            {
+                "metric": self.task.metric_name,
+                "higher_is_better": self.task.higher_is_better,
+                "rows": [asdict(r) for r in rows],
+            },
+        )
+        lines = ["level,kind,fraction_pruned,mean,std,n"]
+        lines += [f"{r.level},{r.kind},{r.fraction_pruned:.6f},{r.mean:.6g},{r.std:.6g},{len(r.values)}" for r in rows]
+        atomic_write_bytes(self.run_dir.path / "summary.csv", ("\n".join(lines) + "\n").encode())
+        return rows

@@ -1,0 +1,83 @@
+"""Figures like the paper's: the task's metric against the fraction of weights pruned, winning
+tickets in blue, random tickets in red, the dense network as a gray band; mean ± std over seeds.
+
+    python -m lotteryfast.plot RUN_DIR      # writes RUN_DIR/plot.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+COLORS = {"wt": ("tab:blue", "winning ticket"), "rt": ("tab:red", "random ticket")}
+
+
+def plot_run(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Draws RUN_DIR/summary.json into a PNG (default RUN_DIR/plot.png) and returns its path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    run_dir = Path(run_dir)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    config = json.loads((run_dir / "config.json").read_text())
+    rows = summary["rows"]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    dense = [r for r in rows if r["kind"] == "dense"]
+    if dense:
+        d = dense[0]
+        ax.axhline(d["mean"], color="gray", lw=1.2, label="dense (level 0)")
+        ax.axhspan(d["mean"] - d["std"], d["mean"] + d["std"], color="gray", alpha=0.15, lw=0)
+    for kind, (color, label) in COLORS.items():
+        pts = sorted((r for r in rows if r["kind"] == kind), key=lambda r: r["fraction_pruned"])
+        if dense:
+            pts = [dense[0], *pts]  # both curves start at the dense network
+        if len(pts) < 2:
+            continue
+        x = [100 * r["fraction_pruned"] for r in pts]
+        m = [r["mean"] for r in pts]
+        s = [r["std"] for r in pts]
+        ax.plot(x, m, "-o", color=color, ms=3, lw=1.5, label=label)
+        ax.fill_between(
+            x,
+            [a - b for a, b in zip(m, s, strict=True)],
+            [a + b for a, b in zip(m, s, strict=True)],
+            color=color,
+            alpha=0.2,
+            lw=0,
+        )
+    ax.set_xlabel("weights pruned (%)")
+    ax.set_ylabel(summary["metric"])
+    ax.set_title(
+        f"{config.get('task', '')}: {'one-shot' if config.get('one_shot') else 'iterative'} pruning, "
+        f"reset {config.get('reset', '')}, {config.get('seeds', '?')} seed(s)",
+        fontsize=9,
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out = Path(out) if out else run_dir / "plot.png"
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m lotteryfast.plot", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--out", type=Path, help="PNG path (default RUN_DIR/plot.png)")
+    args = parser.parse_args(argv)
+    if not (args.run_dir / "summary.json").exists():
+        print(f"lotteryfast.plot: error: no summary.json in {args.run_dir} (is it a run directory?)", file=sys.stderr)
+        return 2
+    print(plot_run(args.run_dir, args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""Lottery-ticket experiments from the command line.
+
+    python -m lotteryfast.run                          # a small real CartPole experiment (~5 min, 2 cores)
+    python -m lotteryfast.run cartpole --preset paper  # the paper's CartPole setup (3 seeds, 20 levels)
+    python -m lotteryfast.run acrobot --one-shot --reset-to init --out runs/acrobot-ablation
+
+Rerunning the same command continues an interrupted run (finished tickets are kept); the run
+directory holds config.json, per (seed, level, ticket) the masks, weights and metrics,
+metrics.jsonl, summary.json/.csv and plot.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+TASKS = {"cartpole": "CartPole-v0", "acrobot": "Acrobot-v1", "lunarlander": "LunarLander-v3"}
+PRESETS = ("quick", "paper")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit code 2
+        print(f"lotteryfast.run: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="python -m lotteryfast.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("task", nargs="?", default="cartpole", help=f"one of: {', '.join(TASKS)} (default cartpole)")
+    p.add_argument(
+        "--preset", default="quick", help="quick (default: minutes on a laptop) or paper (the paper's setup)"
+    )
+    p.add_argument("--seeds", type=int, help="independent pruning processes (paper: 3)")
+    p.add_argument("--levels", type=int, help="pruning levels K (paper: 20)")
+    p.add_argument("--rate", type=float, help="pruning rate p per level, in (0, 1) (paper: 0.2)")
+    p.add_argument("--one-shot", action="store_true", help="prune the trained dense network straight to r_k")
+    p.add_argument("--reset-to", help="late resetting point: init, epoch:E or update:U (paper: epoch:1)")
+    p.add_argument("--tickets", help="which tickets to train: wt,rt (default) or one of them")
+    p.add_argument("--layerwise", action="store_true", help="prune each tensor by the rate instead of globally")
+    p.add_argument("--exclude-biases", action="store_true", help="leave biases unpruned (paper: biases are pruned)")
+    p.add_argument("--epochs", type=int, help="training epochs N per ticket (override the preset)")
+    p.add_argument("--games-per-epoch", type=int, help="games M per epoch (override the preset)")
+    p.add_argument("--out", type=Path, help="run directory (default: runs/<task>-<preset>-<config hash>)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--no-plot", action="store_true", help="skip the PNG")
+    return p
+
+
+def resolve(args: argparse.Namespace):
+    """Validated (task, lottery config, resolved config dict, run path) from the arguments."""
+    from lotteryfast.lottery import LotteryConfig
+    from lotteryfast.tasks.classic import PRESETS as CLASSIC_PRESETS
+    from lotteryfast.tasks.classic import ClassicConfig
+
+    if args.task not in TASKS:
+        raise ValueError(f"unknown task {args.task!r}; choose one of: {', '.join(TASKS)}")
+    if args.preset not in PRESETS:
+        raise ValueError(f"unknown preset {args.preset!r}; choose quick or paper")
+    if args.device not in ("cpu", "cuda") or (args.device == "cuda" and not torch.cuda.is_available()):
+        raise ValueError(
+            f"device {args.device!r} is not available (cpu{', cuda' if torch.cuda.is_available() else ''})"
+        )
+    task_cfg = CLASSIC_PRESETS["paper"][args.task]
+    lottery = dict(seeds=3, levels=20, rate=0.2, reset="epoch:1")
+    if args.preset == "quick":
+        task_cfg = dataclasses.replace(task_cfg, **QUICK_TASK[args.task])
+        lottery.update(QUICK_LOTTERY)
+    for field, value in (("epochs", args.epochs), ("games_per_epoch", args.games_per_epoch)):
+        if value is not None:
+            if value < 1:
+                raise ValueError(f"--{field.replace('_', '-')} must be >= 1, got {value}")
+            task_cfg = dataclasses.replace(task_cfg, **{field: value})
+    for key in ("seeds", "levels", "rate"):
+        if getattr(args, key) is not None:
+            lottery[key] = getattr(args, key)
+    if args.reset_to is not None:
+        lottery["reset"] = args.reset_to
+    tickets = tuple(t.strip() for t in args.tickets.split(",")) if args.tickets else ("wt", "rt")
+    cfg = LotteryConfig(
+        one_shot=args.one_shot,
+        tickets=tickets,
+        layerwise=args.layerwise,
+        prune_biases=not args.exclude_biases,
+        **lottery,
+    )
+    assert isinstance(task_cfg, ClassicConfig)
+    resolved = {
+        "task": args.task,
+        "preset": args.preset,
+        "device": args.device,
+        "format": 1,
+        **{k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(cfg).items()},
+        "task_config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(task_cfg).items()},
+    }
+    digest = hashlib.sha1(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:8]
+    out = args.out or Path("runs") / f"{args.task}-{args.preset}-{digest}"
+    return task_cfg, cfg, resolved, out
+
+
+# The quick preset: a real but short experiment (defaults for `python -m lotteryfast.run`).
+QUICK_TASK = {
+    "cartpole": dict(epochs=8, games_per_epoch=100),
+    "acrobot": dict(epochs=6, games_per_epoch=50),
+    "lunarlander": dict(epochs=6, games_per_epoch=60),
+}
+QUICK_LOTTERY = dict(seeds=2, levels=5, rate=0.5)
+
+
+def print_summary(rows, metric: str) -> None:
+    """A table of the metric per level: dense, winning and random tickets (mean ± std over seeds)."""
+    by_level: dict[int, dict[str, object]] = {}
+    for r in rows:
+        by_level.setdefault(r.level, {})[r.kind] = r
+    print(f"\n{'level':>5} {'pruned':>8} | {'winning ticket':>18} | {'random ticket':>18}   ({metric}, mean ± std)")
+    for level, kinds in sorted(by_level.items()):
+        first = next(iter(kinds.values()))
+        cells = []
+        for kind in ("wt", "rt"):
+            r = kinds.get("dense" if level == 0 else kind)
+            cells.append(f"{r.mean:10.2f} ± {r.std:6.2f}" if r else f"{'-':>18}")
+        print(
+            f"{level:>5} {100 * first.fraction_pruned:7.2f}% | {cells[0]} | {cells[1]}"
+            + ("   (dense)" if level == 0 else "")
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from tqdm import tqdm
+
+    from lotteryfast.lottery import Lottery
+    from lotteryfast.runs import RunConfigMismatch, RunDir
+    from lotteryfast.tasks.classic import ClassicControlTask
+
+    try:
+        task_cfg, cfg, resolved, out = resolve(args)
+        run = RunDir(out, resolved)
+    except (ValueError, RunConfigMismatch, OSError) as err:
+        print(f"lotteryfast.run: error: {err}", file=sys.stderr)
+        return 2
+    task = ClassicControlTask(task_cfg, device=args.device)
+    print(
+        f"lotteryfast: {task.name}, {cfg.seeds} seed(s), {cfg.levels} level(s) at rate {cfg.rate} "
+        f"({'one-shot' if cfg.one_shot else 'iterative'}), reset {cfg.reset}, tickets {','.join(cfg.tickets)}; "
+        f"{task_cfg.epochs} x {task_cfg.games_per_epoch} games per ticket -> {run.path}"
+    )
+
+    def bar(total: int, desc: str):
+        return tqdm(total=total, desc=desc, unit="game", file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
+
+    rows = Lottery(task, cfg, run, bar=bar).run()
+    print_summary(rows, task.metric_name)
+    if not args.no_plot:
+        from lotteryfast.plot import plot_run
+
+        print(f"\nplot: {plot_run(run.path)}")
+    print(f"run directory: {run.path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Run directories: the resolved config, atomic writes, resume checks.
+
+A run directory is a pure function of its resolved config: rerunning the same command continues
+where it stopped (finished units are read back, never redone); pointing a different config at an
+existing run directory is an error, so results of two configs are never mixed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+class RunConfigMismatch(ValueError):
+    """The run directory holds a run of another config."""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Writes data to path so that readers see the old file or the whole new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def atomic_torch_save(path: Path, obj: Any) -> None:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+class RunDir:
+    """One experiment's directory."""
+
+    def __init__(self, path: str | Path, config: dict[str, Any]):
+        self.path = Path(path)
+        self.config = config
+        self._claim()
+
+    def _claim(self) -> None:
+        cfg_path = self.path / "config.json"
+        if cfg_path.exists():
+            existing = json.loads(cfg_path.read_text())
+            if existing != json.loads(json.dumps(self.config, sort_keys=True)):
+                diff = sorted(k for k in set(existing) | set(self.config) if existing.get(k) != self.config.get(k))
+                raise RunConfigMismatch(
+                    f"{self.path} holds a run with a different config (differs in: {', '.join(diff)}); "
+                    "use another --out directory or the same options as that run"
+                )
+            return
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(cfg_path, self.config)
+        except OSError as err:
+            raise OSError(f"cannot write the run directory {self.path}: {err.strerror or err}") from err
+
+    def unit(self, seed: int, level: int, kind: str) -> Path:
+        """Folder of one (seed, level, ticket kind) unit."""
+        return self.path / f"seed{seed}" / f"level{level:02d}" / kind
+
+    def finished(self, seed: int, level: int, kind: str) -> bool:
+        return (self.unit(seed, level, kind) / "metrics.json").exists()
+
+    def read_metrics(self, seed: int, level: int, kind: str) -> dict[str, Any]:
+        return json.loads((self.unit(seed, level, kind) / "metrics.json").read_text())
+
+    def append_log(self, record: dict[str, Any]) -> None:
+        """Appends one line to metrics.jsonl (rebuilt from the unit files, so a torn line is harmless)."""
+        with open(self.path / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record, sort_keys=True) + "\n")

@@ -1,0 +1,196 @@
+"""Classic control with A2C, as in the paper's FLARE setup (§3.2, Table 1).
+
+A population of tickets trains at once: every member's MLP weights are stacked into one tensor
+per layer, so a forward pass over all members and all their environments is a few batched matrix
+products, the environments step as one batch, and one MaskedRMSprop step updates every member.
+Members stay independent: own environments, own random streams, own loss.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from lotteryfast.envs.classic import make_batch
+from lotteryfast.optim import MaskedRMSprop
+from lotteryfast.tasks.base import Member, MemberResult, Params
+
+
+@dataclass(frozen=True)
+class ClassicConfig:
+    """Hyper-parameters (defaults: the paper's, Table 1 and §3.2.3)."""
+
+    env_id: str = "CartPole-v0"
+    hidden: tuple[int, ...] = (128, 128, 128)
+    envs: int = 32  # environments per member ("game threads")
+    rollout: int = 4  # steps per environment per update: 32 x 4 = 128 steps a batch
+    epochs: int = 20  # N
+    games_per_epoch: int = 160  # M
+    last_episodes: int = 100  # L: the ticket reward averages the last L episodes
+    reward_scale: float = 0.01  # immediate rewards divided by 100
+    lr: float = 1e-4
+    alpha: float = 0.99
+    eps: float = 1e-8
+    gamma: float = 0.99
+    entropy_coef: float = 0.01
+    value_coef: float = 0.5
+
+
+PRESETS: dict[str, dict[str, ClassicConfig]] = {
+    "paper": {
+        "cartpole": ClassicConfig("CartPole-v0", (128, 128, 128), games_per_epoch=160),
+        "acrobot": ClassicConfig("Acrobot-v1", (256, 256, 256), games_per_epoch=320),
+        # gymnasium 1.x registers LunarLander-v3 (v2 is deprecated); same task as the paper's v2.
+        "lunarlander": ClassicConfig("LunarLander-v3", (256, 256, 256), games_per_epoch=640),
+    },
+}
+
+
+def _layer_sizes(cfg: ClassicConfig, obs_dim: int) -> list[tuple[str, int, int]]:
+    sizes = [obs_dim, *cfg.hidden]
+    return [(f"fc{i}", sizes[i], sizes[i + 1]) for i in range(len(cfg.hidden))]
+
+
+class ClassicControlTask:
+    """A2C on a classic-control environment; metric: mean episodic reward of the last L episodes."""
+
+    metric_name = "reward"
+    higher_is_better = True
+
+    def __init__(self, cfg: ClassicConfig, device: str = "cpu"):
+        self.cfg = cfg
+        self.device = torch.device(device)
+        self.name = cfg.env_id
+        probe = make_batch(cfg.env_id, 1, 1, [0])
+        self.obs_dim, self.n_actions = probe.obs_dim, probe.n_actions
+        self.progress_units = cfg.epochs * cfg.games_per_epoch  # games per member, for progress bars
+
+    # --- network ------------------------------------------------------------------------------
+    def init_params(self, seed: int) -> Params:
+        """torch.nn.Linear's default initialization, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), seeded."""
+        gen = torch.Generator().manual_seed(int(seed))
+        layers = [
+            *_layer_sizes(self.cfg, self.obs_dim),
+            ("policy", self.cfg.hidden[-1], self.n_actions),
+            ("value", self.cfg.hidden[-1], 1),
+        ]
+        params: Params = {}
+        for name, fan_in, fan_out in layers:
+            bound = 1.0 / math.sqrt(fan_in)
+            params[f"{name}.weight"] = (torch.rand(fan_out, fan_in, generator=gen) * 2 - 1) * bound
+            params[f"{name}.bias"] = (torch.rand(fan_out, generator=gen) * 2 - 1) * bound
+        return params
+
+    def prunable(self, names: list[str]) -> list[str]:
+        return list(names)
+
+    def _forward(self, p: Params, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Stacked MLP: obs [M, E, obs_dim] -> logits [M, E, A], values [M, E]."""
+        h = obs
+        for i in range(len(self.cfg.hidden)):
+            w, b = p[f"fc{i}.weight"], p[f"fc{i}.bias"]
+            h = torch.relu(torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2)))
+        logits = torch.baddbmm(p["policy.bias"].unsqueeze(1), h, p["policy.weight"].transpose(1, 2))
+        value = torch.baddbmm(p["value.bias"].unsqueeze(1), h, p["value.weight"].transpose(1, 2)).squeeze(-1)
+        return logits, value
+
+    # --- training -----------------------------------------------------------------------------
+    def train(self, members: list[Member], progress: object | None = None) -> list[MemberResult]:
+        """A2C on all members at once; each trains for N x M games."""
+        cfg, dev = self.cfg, self.device
+        n = len(members)
+        names = list(members[0].params)
+        params = {k: torch.stack([m.params[k] for m in members]).to(dev).requires_grad_() for k in names}
+        masks = [
+            None
+            if all(m.masks is None or k not in m.masks for m in members)
+            else torch.stack(
+                [
+                    m.masks[k] if m.masks and k in m.masks else torch.ones_like(m.params[k], dtype=torch.bool)
+                    for m in members
+                ]
+            ).to(dev)
+            for k in names
+        ]
+        opt = MaskedRMSprop(list(params.values()), masks, lr=cfg.lr, alpha=cfg.alpha, eps=cfg.eps)
+        env = make_batch(cfg.env_id, n, cfg.envs, [m.seed for m in members], device=str(dev))
+        action_gens = [torch.Generator().manual_seed(int(m.seed) * 7919 + 17) for m in members]
+        target = cfg.epochs * cfg.games_per_epoch
+        episodes: list[list[float]] = [[] for _ in members]
+        rewind: list[Params | None] = [None] * n
+        updates, env_steps = 0, 0
+        obs = env.reset()
+        active = torch.ones(n, dtype=torch.bool)
+        while bool(active.any()):
+            logps, values, entropies, rewards, dones = [], [], [], [], []
+            for _ in range(cfg.rollout):
+                logits, value = self._forward(params, obs)
+                log_probs = F.log_softmax(logits, dim=-1)
+                probs = log_probs.exp()
+                with torch.no_grad():
+                    u = torch.stack([torch.rand(cfg.envs, generator=g) for g in action_gens]).to(dev)
+                    action = (probs.cumsum(-1) < u.unsqueeze(-1)).sum(-1).clamp_max(self.n_actions - 1)
+                logps.append(log_probs.gather(-1, action.unsqueeze(-1)).squeeze(-1))
+                entropies.append(-(probs * log_probs).sum(-1))
+                values.append(value)
+                res = env.step(action)
+                env_steps += n * cfg.envs
+                rewards.append(res.reward * cfg.reward_scale)
+                dones.append(res.done.float())
+                if bool(res.done.any()):
+                    self._record_episodes(res, active, episodes, target)
+                obs = res.obs
+            with torch.no_grad():
+                _, bootstrap = self._forward(params, obs)
+            returns, ret = [], bootstrap
+            for r, d in zip(reversed(rewards), reversed(dones), strict=True):
+                ret = r + cfg.gamma * (1.0 - d) * ret
+                returns.append(ret)
+            returns.reverse()
+            adv = torch.stack(returns) - torch.stack(values)  # [T, M, E]
+            policy_loss = -(torch.stack(logps) * adv.detach()).mean(dim=(0, 2))
+            loss_m = policy_loss + cfg.value_coef * adv.pow(2).mean(dim=(0, 2))
+            loss_m = loss_m - cfg.entropy_coef * torch.stack(entropies).mean(dim=(0, 2))
+            opt.zero_grad(set_to_none=False)
+            (loss_m * active.to(dev, torch.float32)).sum().backward()
+            opt.step()
+            updates += 1
+            games = torch.tensor([len(e) for e in episodes])
+            for i, m in enumerate(members):
+                if rewind[i] is None and (
+                    (m.rewind_epochs is not None and games[i] >= m.rewind_epochs * cfg.games_per_epoch)
+                    or (m.rewind_updates is not None and updates >= m.rewind_updates)
+                ):
+                    rewind[i] = {k: v[i].detach().cpu().clone() for k, v in params.items()}
+            active = games < target
+            if progress is not None:
+                progress.update(int(games.clamp_max(target).sum()) - progress.n)
+        results = []
+        for i in range(n):
+            eps = episodes[i]
+            curve = [
+                sum(eps[e * cfg.games_per_epoch : (e + 1) * cfg.games_per_epoch]) / cfg.games_per_epoch
+                for e in range(cfg.epochs)
+            ]
+            results.append(
+                MemberResult(
+                    metric=sum(eps[-cfg.last_episodes :]) / min(cfg.last_episodes, len(eps)),
+                    trained={k: v[i].detach().cpu().clone() for k, v in params.items()},
+                    rewind=rewind[i],
+                    curve=curve,
+                    stats={"updates": updates, "env_steps": env_steps / n},
+                )
+            )
+        return results
+
+    @staticmethod
+    def _record_episodes(res, active: torch.Tensor, episodes: list[list[float]], target: int) -> None:
+        done = res.done.cpu()
+        finished = res.episode_return.cpu()
+        for i in torch.nonzero(done.any(dim=1) & active).flatten().tolist():
+            for r in finished[i][done[i]].tolist():
+                if len(episodes[i]) < target:
+                    episodes[i].append(r)
