@@ -137,13 +137,13 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     from lotteryfast.lottery import Lottery
-    from lotteryfast.runs import RunConfigMismatch, RunDir
+    from lotteryfast.runs import RunConfigMismatchError, RunDir
     from lotteryfast.tasks.classic import ClassicControlTask
 
     try:
         task_cfg, cfg, resolved, out = resolve(args)
         run = RunDir(out, resolved)
-    except (ValueError, RunConfigMismatch, OSError) as err:
+    except (ValueError, RunConfigMismatchError, OSError) as err:
         print(f"lotteryfast.run: error: {err}", file=sys.stderr)
         return 2
     task = ClassicControlTask(task_cfg, device=args.device)

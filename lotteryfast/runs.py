@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 
-class RunConfigMismatch(ValueError):
+class RunConfigMismatchError(ValueError):
     """The run directory holds a run of another config."""
 
 
@@ -60,7 +60,7 @@ class RunDir:
             existing = json.loads(cfg_path.read_text())
             if existing != json.loads(json.dumps(self.config, sort_keys=True)):
                 diff = sorted(k for k in set(existing) | set(self.config) if existing.get(k) != self.config.get(k))
-                raise RunConfigMismatch(
+                raise RunConfigMismatchError(
                     f"{self.path} holds a run with a different config (differs in: {', '.join(diff)}); "
                     "use another --out directory or the same options as that run"
                 )

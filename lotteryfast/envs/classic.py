@@ -50,7 +50,8 @@ class CartPoleBatch:
 
     def _initial_states(self, count_per_member: list[int]) -> torch.Tensor:
         draws = [
-            torch.rand(c, 4, generator=g, dtype=torch.float64) * 0.1 - 0.05 for g, c in zip(self.gens, count_per_member)
+            torch.rand(c, 4, generator=g, dtype=torch.float64) * 0.1 - 0.05
+            for g, c in zip(self.gens, count_per_member, strict=True)
         ]
         return torch.cat(draws).to(self.device)
 
