@@ -5,7 +5,7 @@ A batch holds ``members x envs`` environments: member i (one ticket being traine
 other members share the batch. Episodes reset in the same step they end (the observation returned
 for a finished environment is the first of its next episode).
 
-CartPole runs vectorized in torch (the dynamics of gymnasium's CartPole, float64 state, tested
+CartPole runs vectorized in NumPy (the dynamics of gymnasium's CartPole, float64 state, tested
 step for step against it). Other gymnasium environments (Acrobot, LunarLander) go through
 :class:`GymBatch`, which steps the gymnasium environments one by one.
 """
@@ -30,7 +30,11 @@ class StepResult:
 
 
 class CartPoleBatch:
-    """CartPole-v0/v1 (gymnasium's dynamics, Euler integration) for [members, envs] at once."""
+    """CartPole-v0/v1 (gymnasium's dynamics, Euler integration, float64) for [members, envs] at once.
+
+    Stepped in NumPy: a batch of a few hundred environments is far below the size at which torch's
+    per-operation overhead pays off.
+    """
 
     obs_dim = 4
     n_actions = 2
@@ -43,30 +47,30 @@ class CartPoleBatch:
             raise ValueError(f"need one seed per member: got {len(seeds)} seeds for {members} members")
         self.members, self.envs, self.max_steps = members, envs, max_steps
         self.device = torch.device(device)
-        self.gens = [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds]
-        self.state = torch.zeros(members, envs, 4, dtype=torch.float64, device=self.device)
-        self.steps = torch.zeros(members, envs, dtype=torch.int64, device=self.device)
-        self.returns = torch.zeros(members, envs, dtype=torch.float32, device=self.device)
+        self.rngs = [np.random.default_rng(int(s)) for s in seeds]
+        self.state = np.zeros((members, envs, 4))
+        self.steps = np.zeros((members, envs), dtype=np.int64)
+        self.returns = np.zeros((members, envs), dtype=np.float32)
 
-    def _initial_states(self, count_per_member: list[int]) -> torch.Tensor:
-        draws = [
-            torch.rand(c, 4, generator=g, dtype=torch.float64) * 0.1 - 0.05
-            for g, c in zip(self.gens, count_per_member, strict=True)
-        ]
-        return torch.cat(draws).to(self.device)
+    def _draw(self, member: int, count: int) -> np.ndarray:
+        return self.rngs[member].uniform(-0.05, 0.05, size=(count, 4))
+
+    def _obs(self) -> torch.Tensor:
+        return torch.from_numpy(self.state.astype(np.float32)).to(self.device)
 
     def reset(self) -> torch.Tensor:
         """Starts every environment anew; returns observations [members, envs, 4]."""
-        self.state = self._initial_states([self.envs] * self.members).view(self.members, self.envs, 4)
-        self.steps.zero_()
-        self.returns.zero_()
-        return self.state.float()
+        self.state = np.stack([self._draw(m, self.envs) for m in range(self.members)])
+        self.steps[:] = 0
+        self.returns[:] = 0
+        return self._obs()
 
     def step(self, action: torch.Tensor) -> StepResult:
         """Applies actions [members, envs] (0 = push left, 1 = push right)."""
-        x, x_dot, theta, theta_dot = self.state.unbind(-1)
-        force = torch.where(action.to(self.device) == 1, self.force_mag, -self.force_mag).to(torch.float64)
-        cos, sin = torch.cos(theta), torch.sin(theta)
+        a = action.detach().cpu().numpy()
+        x, x_dot, theta, theta_dot = (self.state[..., i] for i in range(4))
+        force = np.where(a == 1, self.force_mag, -self.force_mag)
+        cos, sin = np.cos(theta), np.sin(theta)
         total_mass = self.masspole + self.masscart
         polemass_length = self.masspole * self.length
         temp = (force + polemass_length * theta_dot**2 * sin) / total_mass
@@ -78,20 +82,22 @@ class CartPoleBatch:
         x_dot = x_dot + self.tau * x_acc
         theta = theta + self.tau * theta_dot
         theta_dot = theta_dot + self.tau * theta_acc
-        self.state = torch.stack([x, x_dot, theta, theta_dot], dim=-1)
+        self.state = np.stack([x, x_dot, theta, theta_dot], axis=-1)
         terminated = (x < -self.x_threshold) | (x > self.x_threshold)
         terminated |= (theta < -self.theta_threshold) | (theta > self.theta_threshold)
-        reward = torch.ones(self.members, self.envs, device=self.device)  # 1 per step, the last one included
         self.steps += 1
-        self.returns += reward
+        self.returns += 1.0  # reward 1 per step, the last one included
         done = terminated | (self.steps >= self.max_steps)
-        episode_return = torch.where(done, self.returns, torch.zeros_like(self.returns))
-        if bool(done.any()):
-            counts = done.sum(dim=1).tolist()
-            self.state[done] = self._initial_states(counts)
+        episode_return = np.where(done, self.returns, 0.0).astype(np.float32)
+        if done.any():
+            for m in np.flatnonzero(done.any(axis=1)):
+                idx = np.flatnonzero(done[m])
+                self.state[m, idx] = self._draw(m, idx.size)
             self.steps[done] = 0
             self.returns[done] = 0
-        return StepResult(self.state.float(), reward, done, episode_return)
+        reward = np.ones((self.members, self.envs), dtype=np.float32)
+        as_t = lambda v: torch.from_numpy(v).to(self.device)  # noqa: E731
+        return StepResult(self._obs(), as_t(reward), as_t(done), as_t(episode_return))
 
 
 class GymBatch:

@@ -125,39 +125,43 @@ class ClassicControlTask:
         obs = env.reset()
         active = torch.ones(n, dtype=torch.bool)
         while bool(active.any()):
-            logps, values, entropies, rewards, dones = [], [], [], [], []
-            for _ in range(cfg.rollout):
-                logits, value = self._forward(params, obs)
-                log_probs = F.log_softmax(logits, dim=-1)
-                probs = log_probs.exp()
-                with torch.no_grad():
+            # Roll out without autograd, then one batched forward over all T x E steps for the loss:
+            # the weights do not change within a rollout, so the log-probabilities are the same.
+            states, actions, rewards, dones = [], [], [], []
+            with torch.no_grad():
+                for _ in range(cfg.rollout):
+                    logits, _ = self._forward(params, obs)
+                    probs = torch.softmax(logits, dim=-1)
                     u = torch.stack([torch.rand(cfg.envs, generator=g) for g in action_gens]).to(dev)
                     action = (probs.cumsum(-1) < u.unsqueeze(-1)).sum(-1).clamp_max(self.n_actions - 1)
-                logps.append(log_probs.gather(-1, action.unsqueeze(-1)).squeeze(-1))
-                entropies.append(-(probs * log_probs).sum(-1))
-                values.append(value)
-                res = env.step(action)
-                env_steps += n * cfg.envs
-                rewards.append(res.reward * cfg.reward_scale)
-                dones.append(res.done.float())
-                if bool(res.done.any()):
-                    self._record_episodes(res, active, episodes, target)
-                obs = res.obs
-            with torch.no_grad():
+                    res = env.step(action)
+                    env_steps += n * cfg.envs
+                    states.append(obs)
+                    actions.append(action)
+                    rewards.append(res.reward * cfg.reward_scale)
+                    dones.append(res.done.float())
+                    if bool(res.done.any()):
+                        self._record_episodes(res, active, episodes, target)
+                    obs = res.obs
                 _, bootstrap = self._forward(params, obs)
-            returns, ret = [], bootstrap
-            for r, d in zip(reversed(rewards), reversed(dones), strict=True):
-                ret = r + cfg.gamma * (1.0 - d) * ret
-                returns.append(ret)
-            returns.reverse()
-            adv = torch.stack(returns) - torch.stack(values)  # [T, M, E]
-            policy_loss = -(torch.stack(logps) * adv.detach()).mean(dim=(0, 2))
-            loss_m = policy_loss + cfg.value_coef * adv.pow(2).mean(dim=(0, 2))
-            loss_m = loss_m - cfg.entropy_coef * torch.stack(entropies).mean(dim=(0, 2))
+                returns, ret = [], bootstrap
+                for r, d in zip(reversed(rewards), reversed(dones), strict=True):
+                    ret = r + cfg.gamma * (1.0 - d) * ret
+                    returns.append(ret)
+                returns.reverse()
+            t_steps = cfg.rollout
+            logits, values = self._forward(params, torch.cat(states, dim=1))  # [M, T*E, ...]
+            log_probs = F.log_softmax(logits, dim=-1)
+            taken = log_probs.gather(-1, torch.cat(actions, dim=1).unsqueeze(-1)).squeeze(-1)
+            entropy = -(log_probs.exp() * log_probs).sum(-1)
+            adv = torch.cat(returns, dim=1) - values  # [M, T*E]
+            loss_m = -(taken * adv.detach()).mean(dim=1) + cfg.value_coef * adv.pow(2).mean(dim=1)
+            loss_m = loss_m - cfg.entropy_coef * entropy.mean(dim=1)
             opt.zero_grad(set_to_none=False)
             (loss_m * active.to(dev, torch.float32)).sum().backward()
             opt.step()
             updates += 1
+            del t_steps
             games = torch.tensor([len(e) for e in episodes])
             for i, m in enumerate(members):
                 if rewind[i] is None and (

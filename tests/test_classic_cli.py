@@ -1,0 +1,99 @@
+"""The classic-control task and the CLI: masked weights stay zero, a short real run, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from lotteryfast.run import main
+from lotteryfast.tasks.base import Member
+from lotteryfast.tasks.classic import ClassicConfig, ClassicControlTask
+from lotteryfast.tickets import prune_masks
+
+TINY = ClassicConfig(epochs=2, games_per_epoch=16, last_episodes=10, envs=8)
+
+
+def test_pruned_weights_stay_zero_through_a2c_training():
+    task = ClassicControlTask(TINY)
+    params = task.init_params(0)
+    masks = prune_masks(params, None, 0.7)
+    init = {k: v * masks[k] for k, v in params.items()}
+    dense = Member(task.init_params(1), None, 5, rewind_epochs=1)
+    res = task.train([Member(init, masks, 3), dense])
+    for k, m in masks.items():
+        assert torch.all(res[0].trained[k][~m] == 0), k
+        if m.any():
+            assert not torch.equal(res[0].trained[k][m], init[k][m]), f"{k} did not train"
+    assert res[1].rewind is not None and res[0].rewind is None
+    assert len(res[0].curve) == 2 and 8 <= res[0].metric <= 200
+
+
+def test_members_train_independently_of_the_population():
+    task = ClassicControlTask(TINY)
+    a = Member(task.init_params(0), None, 11)
+    b = Member(task.init_params(1), None, 12)
+    alone = task.train([a])[0]
+    together = task.train([b, a])[1]
+    assert alone.metric == together.metric
+    for k in alone.trained:
+        torch.testing.assert_close(alone.trained[k], together.trained[k], rtol=1e-4, atol=1e-5)
+
+
+def test_cli_end_to_end_and_resume(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["cartpole", "--epochs", "1", "--games-per-epoch", "12", "--levels", "2", "--seeds", "2", "--out", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "winning ticket" in printed and "75.00%" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert {(r["level"], r["kind"]) for r in summary["rows"]} == {
+        (0, "dense"),
+        (1, "wt"),
+        (1, "rt"),
+        (2, "wt"),
+        (2, "rt"),
+    }
+    assert (out / "plot.png").stat().st_size > 10_000
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert main(args) == 0  # resume: everything finished, nothing retrained
+    assert (out / "metrics.jsonl").read_text().splitlines() == lines
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["pong"], "unknown task 'pong'"),
+        (["--rate", "1.5"], "rate must be in (0, 1)"),
+        (["--levels", "-1"], "levels must be an integer >= 0"),
+        (["--preset", "huge"], "unknown preset"),
+        (["--reset-to", "soon"], "reset must be"),
+        (["--tickets", "wt,xt"], "subset of wt,rt"),
+        (["--out", "/proc/lotteryfast-cannot-write-here"], "cannot write the run directory"),
+    ],
+)
+def test_cli_bad_input_is_one_line_and_exit_code_2(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("lotteryfast.run: error:") and message in err[0]
+
+
+def test_cli_refuses_a_mismatched_resume(tmp_path, capsys):
+    out = tmp_path / "run"
+    base = ["--epochs", "1", "--games-per-epoch", "8", "--levels", "1", "--seeds", "1", "--out", str(out)]
+    assert main(base) == 0
+    files = sorted(p.relative_to(out) for p in out.rglob("*"))
+    capsys.readouterr()
+    assert main([*base[:-2], "--rate", "0.3", "--out", str(out)]) == 2
+    assert "different config" in capsys.readouterr().err
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == files
+
+
+def test_cli_help_lists_the_tasks():
+    out = subprocess.run(
+        [sys.executable, "-m", "lotteryfast.run", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "cartpole" in out.stdout and "acrobot" in out.stdout and "lunarlander" in out.stdout
