@@ -66,7 +66,7 @@ def test_schedule():
 
 
 def test_iterative_masks_prune_the_winning_ticket_of_the_previous_level(tmp_path):
-    lot, task, rd = run(tmp_path)
+    lot, _task, rd = run(tmp_path)
     lot.run()
     total = 40 * 10 + 40 + 3 * 40
     for seed in lot.seeds:
@@ -112,7 +112,7 @@ def test_reset_to_init_uses_the_initial_weights(tmp_path):
 
 
 def test_one_shot_prunes_the_dense_network_to_r_k(tmp_path):
-    lot, task, rd = run(tmp_path, one_shot=True, levels=3, tickets=("rt",))
+    lot, _task, rd = run(tmp_path, one_shot=True, levels=3, tickets=("rt",))
     lot.run()
     total = 40 * 10 + 40 + 3 * 40
     dense = torch.load(rd.unit(0, 0, "dense") / "trained.pt")
@@ -125,7 +125,7 @@ def test_one_shot_prunes_the_dense_network_to_r_k(tmp_path):
 
 
 def test_resume_after_a_kill_redoes_nothing_and_gives_the_same_results(tmp_path):
-    full, _, full_dir = run(tmp_path / "a")
+    full, _, _full_dir = run(tmp_path / "a")
     expected = [(r.level, r.kind, r.mean) for r in full.run()]
     killed, task, _ = run(tmp_path / "b", task=FakeTask(fail_at_level=2))
     with pytest.raises(RuntimeError, match="simulated kill"):
@@ -140,7 +140,7 @@ def test_resume_after_a_kill_redoes_nothing_and_gives_the_same_results(tmp_path)
 
 
 def test_mismatched_config_is_refused_and_nothing_is_lost(tmp_path):
-    lot, _, rd = run(tmp_path, levels=1)
+    lot, _, _rd = run(tmp_path, levels=1)
     lot.run()
     before = sorted(p.name for p in (tmp_path / "run").rglob("*"))
     with pytest.raises(RunConfigMismatchError, match="different config"):
