@@ -51,7 +51,8 @@ class LotteryConfig:
     tickets: tuple[str, ...] = KINDS
     layerwise: bool = False
     prune_biases: bool = True
-    exclude: tuple[str, ...] = ()
+    prune_embeddings: bool = True
+    exclude: tuple[str, ...] = ()  # parameter names (or module prefixes) left dense
     seed_base: int = 0
 
     def __post_init__(self) -> None:
@@ -134,7 +135,8 @@ class Lottery:
         self.progress_units = int(getattr(task, "progress_units", 0))  # e.g. games per member
         self.seeds = [cfg.seed_base + i for i in range(cfg.seeds)]
         names = list(task.init_params(0))
-        self.prunable = task.prunable(select_prunable(names, biases=cfg.prune_biases, exclude=cfg.exclude))
+        chosen = select_prunable(names, biases=cfg.prune_biases, embeddings=cfg.prune_embeddings, exclude=cfg.exclude)
+        self.prunable = task.prunable(chosen)
         if not self.prunable:
             raise ValueError("no parameter left to prune (check the exclusion options)")
 
@@ -229,6 +231,8 @@ class Lottery:
         unit = self.run_dir.unit(seed, level, kind)
         if kind in ("dense", "wt"):  # the next level prunes these weights
             atomic_torch_save(unit / "trained.pt", result.trained)
+        # The ticket itself: its mask (bit-packed) and the weights it was reset to.
+        atomic_torch_save(unit / "ticket.pt", {"masks": pack_masks(member.masks or {}), "init": member.params})
         if result.rewind is not None:
             atomic_torch_save(unit / "rewind.pt", result.rewind)
         record = {

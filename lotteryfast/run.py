@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tickets", help="which tickets to train: wt,rt (default) or one of them")
     p.add_argument("--layerwise", action="store_true", help="prune each tensor by the rate instead of globally")
     p.add_argument("--exclude-biases", action="store_true", help="leave biases unpruned (paper: biases are pruned)")
+    p.add_argument("--exclude", help="comma-separated parameter names or prefixes to leave unpruned (e.g. fc0)")
     p.add_argument("--epochs", type=int, help="training epochs N per ticket (override the preset)")
     p.add_argument("--games-per-epoch", type=int, help="games M per epoch (override the preset)")
     p.add_argument("--out", type=Path, help="run directory (default: runs/<task>-<preset>-<config hash>)")
@@ -84,11 +85,13 @@ def resolve(args: argparse.Namespace):
     if args.reset_to is not None:
         lottery["reset"] = args.reset_to
     tickets = tuple(t.strip() for t in args.tickets.split(",")) if args.tickets else ("wt", "rt")
+    exclude = tuple(e.strip() for e in args.exclude.split(",") if e.strip()) if args.exclude else ()
     cfg = LotteryConfig(
         one_shot=args.one_shot,
         tickets=tickets,
         layerwise=args.layerwise,
         prune_biases=not args.exclude_biases,
+        exclude=exclude,
         **lottery,
     )
     assert isinstance(task_cfg, ClassicConfig)

@@ -45,7 +45,8 @@ def test_members_train_independently_of_the_population():
 
 def test_cli_end_to_end_and_resume(tmp_path, capsys):
     out = tmp_path / "run"
-    args = ["cartpole", "--epochs", "1", "--games-per-epoch", "12", "--levels", "2", "--seeds", "2", "--out", str(out)]
+    args = ["cartpole", "--epochs", "1", "--games-per-epoch", "12", "--levels", "2", "--seeds", "2", "--rate", "0.5"]
+    args += ["--out", str(out)]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "winning ticket" in printed and "75.00%" in printed

@@ -158,6 +158,16 @@ def test_layerwise_prunes_each_tensor_by_the_rate(tmp_path):
         assert m.numel() - int(m.sum()) == round(0.2 * m.numel()), k
 
 
+def test_named_exclusion_and_ticket_files(tmp_path):
+    lot, _, rd = run(tmp_path, exclude=("b",), levels=1)
+    lot.run()
+    assert set(lot.masks(0, 1)) == {"a.weight", "a.bias"}
+    ticket = torch.load(rd.unit(0, 1, "rt") / "ticket.pt")
+    assert set(ticket["masks"]) == {"a.weight", "a.bias"}
+    masks = unpack_masks(ticket["masks"])
+    assert torch.all(ticket["init"]["a.weight"][~masks["a.weight"]] == 0)
+
+
 def test_bias_exclusion_and_mask_packing(tmp_path):
     lot, task, _ = run(tmp_path, prune_biases=False, levels=1)
     lot.run()
