@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from lotteryfast.envs.classic import CartPoleBatch, GymBatch
+from lotteryfast.envs.classic import AcrobotBatch, CartPoleBatch, GymBatch
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -60,3 +60,22 @@ def test_gym_batch_runs_any_gymnasium_env():
 def test_seed_count_must_match_members():
     with pytest.raises(ValueError, match="one seed per member"):
         CartPoleBatch(2, 4, [1])
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_acrobot_batch_matches_gymnasium(seed):
+    env = gym.make("Acrobot-v1").unwrapped
+    env.reset(seed=seed)
+    batch = AcrobotBatch(1, 1, [seed])
+    batch.reset()
+    env.state = batch.state[0, 0].copy()
+    rng = np.random.default_rng(seed)
+    for t in range(60):  # chaotic dynamics: compare a horizon where rounding cannot grow large
+        a = int(rng.integers(3))
+        obs, reward, terminated, _, _ = env.step(a)
+        res = batch.step(torch.tensor([[a]]))
+        assert bool(res.done[0, 0]) == terminated
+        if terminated:
+            return
+        np.testing.assert_allclose(res.obs[0, 0].numpy(), obs, rtol=1e-5, atol=1e-5, err_msg=f"step {t}")
+        assert res.reward[0, 0].item() == reward == -1.0

@@ -5,8 +5,8 @@ A batch holds ``members x envs`` environments: member i (one ticket being traine
 other members share the batch. Episodes reset in the same step they end (the observation returned
 for a finished environment is the first of its next episode).
 
-CartPole runs vectorized in NumPy (the dynamics of gymnasium's CartPole, float64 state, tested
-step for step against it). Other gymnasium environments (Acrobot, LunarLander) go through
+CartPole and Acrobot run vectorized in NumPy (gymnasium's dynamics, float64 state, tested step
+for step against gymnasium). Other gymnasium environments (LunarLander: Box2D) go through
 :class:`GymBatch`, which steps the gymnasium environments one by one.
 """
 
@@ -100,6 +100,90 @@ class CartPoleBatch:
         return StepResult(self._obs(), as_t(reward), as_t(done), as_t(episode_return))
 
 
+class AcrobotBatch:
+    """Acrobot-v1 (gymnasium's "book" dynamics, one RK4 step of dt = 0.2, float64) for
+    [members, envs] at once, in NumPy."""
+
+    obs_dim = 6
+    n_actions = 3
+    dt = 0.2
+    l1 = m1 = m2 = 1.0
+    lc1 = lc2 = 0.5
+    moi = 1.0
+    max_vel_1, max_vel_2 = 4 * math.pi, 9 * math.pi
+
+    def __init__(self, members: int, envs: int, seeds: list[int], max_steps: int = 500, device: str = "cpu"):
+        if len(seeds) != members:
+            raise ValueError(f"need one seed per member: got {len(seeds)} seeds for {members} members")
+        self.members, self.envs, self.max_steps = members, envs, max_steps
+        self.device = torch.device(device)
+        self.rngs = [np.random.default_rng(int(s)) for s in seeds]
+        self.state = np.zeros((members, envs, 4))
+        self.steps = np.zeros((members, envs), dtype=np.int64)
+        self.returns = np.zeros((members, envs), dtype=np.float32)
+
+    def _draw(self, member: int, count: int) -> np.ndarray:
+        return self.rngs[member].uniform(-0.1, 0.1, size=(count, 4)).astype(np.float32).astype(np.float64)
+
+    def _obs(self) -> torch.Tensor:
+        t1, t2, d1, d2 = (self.state[..., i] for i in range(4))
+        obs = np.stack([np.cos(t1), np.sin(t1), np.cos(t2), np.sin(t2), d1, d2], axis=-1).astype(np.float32)
+        return torch.from_numpy(obs).to(self.device)
+
+    def reset(self) -> torch.Tensor:
+        self.state = np.stack([self._draw(m, self.envs) for m in range(self.members)])
+        self.steps[:] = 0
+        self.returns[:] = 0
+        return self._obs()
+
+    def _dsdt(self, s: np.ndarray, torque: np.ndarray) -> np.ndarray:
+        m1, m2, l1, lc1, lc2, i1, i2, g = self.m1, self.m2, self.l1, self.lc1, self.lc2, self.moi, self.moi, 9.8
+        theta1, theta2, dtheta1, dtheta2 = (s[..., i] for i in range(4))
+        d1 = m1 * lc1**2 + m2 * (l1**2 + lc2**2 + 2 * l1 * lc2 * np.cos(theta2)) + i1 + i2
+        d2 = m2 * (lc2**2 + l1 * lc2 * np.cos(theta2)) + i2
+        phi2 = m2 * lc2 * g * np.cos(theta1 + theta2 - math.pi / 2.0)
+        phi1 = (
+            -m2 * l1 * lc2 * dtheta2**2 * np.sin(theta2)
+            - 2 * m2 * l1 * lc2 * dtheta2 * dtheta1 * np.sin(theta2)
+            + (m1 * lc1 + m2 * l1) * g * np.cos(theta1 - math.pi / 2)
+            + phi2
+        )
+        ddtheta2 = (torque + d2 / d1 * phi1 - m2 * l1 * lc2 * dtheta1**2 * np.sin(theta2) - phi2) / (
+            m2 * lc2**2 + i2 - d2**2 / d1
+        )
+        ddtheta1 = -(d2 * ddtheta2 + phi1) / d1
+        return np.stack([dtheta1, dtheta2, ddtheta1, ddtheta2], axis=-1)
+
+    def step(self, action: torch.Tensor) -> StepResult:
+        """Applies actions [members, envs] (torque -1, 0, +1)."""
+        torque = action.detach().cpu().numpy().astype(np.float64) - 1.0
+        s, dt = self.state, self.dt
+        k1 = self._dsdt(s, torque)
+        k2 = self._dsdt(s + dt / 2.0 * k1, torque)
+        k3 = self._dsdt(s + dt / 2.0 * k2, torque)
+        k4 = self._dsdt(s + dt * k3, torque)
+        ns = s + dt / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
+        ns[..., 0] = (ns[..., 0] + math.pi) % (2 * math.pi) - math.pi  # wrap to [-pi, pi)
+        ns[..., 1] = (ns[..., 1] + math.pi) % (2 * math.pi) - math.pi
+        ns[..., 2] = np.clip(ns[..., 2], -self.max_vel_1, self.max_vel_1)
+        ns[..., 3] = np.clip(ns[..., 3], -self.max_vel_2, self.max_vel_2)
+        self.state = ns
+        terminated = -np.cos(ns[..., 0]) - np.cos(ns[..., 1] + ns[..., 0]) > 1.0
+        reward = np.where(terminated, 0.0, -1.0).astype(np.float32)
+        self.steps += 1
+        self.returns += reward
+        done = terminated | (self.steps >= self.max_steps)
+        episode_return = np.where(done, self.returns, 0.0).astype(np.float32)
+        if done.any():
+            for m in np.flatnonzero(done.any(axis=1)):
+                idx = np.flatnonzero(done[m])
+                self.state[m, idx] = self._draw(m, idx.size)
+            self.steps[done] = 0
+            self.returns[done] = 0
+        as_t = lambda v: torch.from_numpy(v).to(self.device)  # noqa: E731
+        return StepResult(self._obs(), as_t(reward), as_t(done), as_t(episode_return))
+
+
 class GymBatch:
     """Any gymnasium environment id for [members, envs], stepped one environment at a time."""
 
@@ -149,4 +233,6 @@ def make_batch(env_id: str, members: int, envs: int, seeds: list[int], device: s
     """The fastest batched implementation of `env_id` (CartPole in torch, others via gymnasium)."""
     if env_id in ("CartPole-v0", "CartPole-v1"):
         return CartPoleBatch(members, envs, seeds, max_steps=200 if env_id.endswith("v0") else 500, device=device)
+    if env_id == "Acrobot-v1":
+        return AcrobotBatch(members, envs, seeds, device=device)
     return GymBatch(env_id, members, envs, seeds, device=device)
