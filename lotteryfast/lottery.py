@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from lotteryfast.runs import RunDir, atomic_torch_save, atomic_write_bytes, atomic_write_json
+from lotteryfast import distributed
+from lotteryfast.runs import RunDir
 from lotteryfast.tasks.base import Member, MemberResult, Params, Task
 from lotteryfast.tickets import (
     Masks,
@@ -133,6 +134,7 @@ class Lottery:
         self.task, self.cfg, self.run_dir = task, cfg, run
         self.bar, self.log = bar, log
         self.progress_units = int(getattr(task, "progress_units", 0))  # e.g. games per member
+        self._masks: dict[tuple[int, int], Masks] = {}
         self.seeds = [cfg.seed_base + i for i in range(cfg.seeds)]
         names = list(task.init_params(0))
         chosen = select_prunable(names, biases=cfg.prune_biases, embeddings=cfg.prune_embeddings, exclude=cfg.exclude)
@@ -154,6 +156,7 @@ class Lottery:
             )
             for (s, k), member, result in zip(units, members, results, strict=True):
                 self._save_unit(s, level, k, member, result)
+            distributed.barrier()  # other ranks read what rank 0 wrote
         return self.summary()
 
     def _level_zero(self) -> None:
@@ -176,6 +179,7 @@ class Lottery:
             if kind != "init" and result.rewind is None:
                 raise RuntimeError(f"training ended before the late-resetting point {self.cfg.reset} was reached")
             self._save_unit(s, 0, "dense", member, result)
+        distributed.barrier()
 
     def _train(self, members: list[Member], desc: str) -> list[MemberResult]:
         self.log(f"{desc}: training {len(members)} ticket(s)")
@@ -203,9 +207,12 @@ class Lottery:
     # --- masks --------------------------------------------------------------------------------
     def masks(self, seed: int, level: int) -> Masks:
         """The mask of (seed, level), computed once and stored bit-packed in the run directory."""
+        if (seed, level) in self._masks:
+            return self._masks[(seed, level)]
         path = self.run_dir.path / f"seed{seed}" / f"level{level:02d}" / "masks.pt"
-        if path.exists():
-            return unpack_masks(torch.load(path))
+        if distributed.broadcast(path.exists()):  # one decision for all ranks: same collectives everywhere
+            self._masks[(seed, level)] = unpack_masks(torch.load(path))
+            return self._masks[(seed, level)]
         if self.cfg.one_shot:
             trained = self._trained(seed, 0, "dense")
             masks = prune_masks(
@@ -220,7 +227,9 @@ class Lottery:
             masks = prune_masks(
                 {n: trained[n] for n in self.prunable}, previous, self.cfg.rate, layerwise=self.cfg.layerwise
             )
-        atomic_torch_save(path, pack_masks(masks))
+        masks = distributed.broadcast(masks)  # every rank trains with rank 0's masks
+        self.run_dir.save_torch(path, pack_masks(masks))
+        self._masks[(seed, level)] = masks
         return masks
 
     def _trained(self, seed: int, level: int, kind: str) -> Params:
@@ -230,11 +239,11 @@ class Lottery:
     def _save_unit(self, seed: int, level: int, kind: str, member: Member, result: MemberResult) -> None:
         unit = self.run_dir.unit(seed, level, kind)
         if kind in ("dense", "wt"):  # the next level prunes these weights
-            atomic_torch_save(unit / "trained.pt", result.trained)
+            self.run_dir.save_torch(unit / "trained.pt", result.trained)
         # The ticket itself: its mask (bit-packed) and the weights it was reset to.
-        atomic_torch_save(unit / "ticket.pt", {"masks": pack_masks(member.masks or {}), "init": member.params})
+        self.run_dir.save_torch(unit / "ticket.pt", {"masks": pack_masks(member.masks or {}), "init": member.params})
         if result.rewind is not None:
-            atomic_torch_save(unit / "rewind.pt", result.rewind)
+            self.run_dir.save_torch(unit / "rewind.pt", result.rewind)
         record = {
             "seed": seed,
             "level": level,
@@ -245,7 +254,7 @@ class Lottery:
             "curve": result.curve,
             "stats": result.stats,
         }
-        atomic_write_json(unit / "metrics.json", record)  # written last: marks the unit finished
+        self.run_dir.save_json(unit / "metrics.json", record)  # written last: marks the unit finished
         self.run_dir.append_log(record)
 
     def summary(self) -> list[LevelSummary]:
@@ -271,7 +280,7 @@ class Lottery:
                         values,
                     )
                 )
-        atomic_write_json(
+        self.run_dir.save_json(
             self.run_dir.path / "summary.json",
             {
                 "metric": self.task.metric_name,
@@ -281,5 +290,5 @@ class Lottery:
         )
         lines = ["level,kind,fraction_pruned,mean,std,n"]
         lines += [f"{r.level},{r.kind},{r.fraction_pruned:.6f},{r.mean:.6g},{r.std:.6g},{len(r.values)}" for r in rows]
-        atomic_write_bytes(self.run_dir.path / "summary.csv", ("\n".join(lines) + "\n").encode())
+        self.run_dir.save_bytes(self.run_dir.path / "summary.csv", ("\n".join(lines) + "\n").encode())
         return rows

@@ -15,12 +15,13 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 
 import torch
 
-TASKS = {"cartpole": "CartPole-v0", "acrobot": "Acrobot-v1", "lunarlander": "LunarLander-v3"}
+TASKS = ("cartpole", "acrobot", "lunarlander", "lstm")
 PRESETS = ("quick", "paper")
 
 
@@ -48,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exclude-biases", action="store_true", help="leave biases unpruned (paper: biases are pruned)")
     p.add_argument("--exclude", help="comma-separated parameter names or prefixes to leave unpruned (e.g. fc0)")
     p.add_argument("--epochs", type=int, help="training epochs N per ticket (override the preset)")
-    p.add_argument("--games-per-epoch", type=int, help="games M per epoch (override the preset)")
+    p.add_argument("--games-per-epoch", type=int, help="RL tasks: games M per epoch (override the preset)")
+    p.add_argument("--batches-per-epoch", type=int, help="lstm: batches per epoch (default: the whole split)")
+    p.add_argument("--data", help="lstm: WikiText-2 directory (default ../shared/data/wikitext-2)")
     p.add_argument("--out", type=Path, help="run directory (default: runs/<task>-<preset>-<config hash>)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
@@ -56,29 +59,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def resolve(args: argparse.Namespace):
-    """Validated (task, lottery config, resolved config dict, run path) from the arguments."""
+    """Validated (task spec, task config, lottery config, resolved config dict, run path)."""
     from lotteryfast.lottery import LotteryConfig
-    from lotteryfast.tasks.classic import PRESETS as CLASSIC_PRESETS
-    from lotteryfast.tasks.classic import ClassicConfig
+    from lotteryfast.tasks.registry import SPECS
 
     if args.task not in TASKS:
         raise ValueError(f"unknown task {args.task!r}; choose one of: {', '.join(TASKS)}")
     if args.preset not in PRESETS:
         raise ValueError(f"unknown preset {args.preset!r}; choose quick or paper")
     if args.device not in ("cpu", "cuda") or (args.device == "cuda" and not torch.cuda.is_available()):
-        raise ValueError(
-            f"device {args.device!r} is not available (cpu{', cuda' if torch.cuda.is_available() else ''})"
-        )
-    task_cfg = CLASSIC_PRESETS["paper"][args.task]
-    lottery = dict(seeds=3, levels=20, rate=0.2, reset="epoch:1")
-    if args.preset == "quick":
-        task_cfg = dataclasses.replace(task_cfg, **QUICK_TASK[args.task])
-        lottery.update(QUICK_LOTTERY)
-    for field, value in (("epochs", args.epochs), ("games_per_epoch", args.games_per_epoch)):
-        if value is not None:
-            if value < 1:
-                raise ValueError(f"--{field.replace('_', '-')} must be >= 1, got {value}")
-            task_cfg = dataclasses.replace(task_cfg, **{field: value})
+        avail = "cpu, cuda" if torch.cuda.is_available() else "cpu"
+        raise ValueError(f"device {args.device!r} is not available ({avail})")
+    spec = SPECS[args.task]()
+    task_cfg, lottery = spec.presets[args.preset]
+    lottery = dict(lottery)
+    for field in ("epochs", "games_per_epoch", "batches_per_epoch", "data"):
+        value = getattr(args, field)
+        if value is None:
+            continue
+        flag = "--" + field.replace("_", "-")
+        if field not in spec.options:
+            raise ValueError(f"{flag} does not apply to {args.task}")
+        if field != "data" and value < 1:
+            raise ValueError(f"{flag} must be >= 1, got {value}")
+        task_cfg = dataclasses.replace(task_cfg, **{field: value})
     for key in ("seeds", "levels", "rate"):
         if getattr(args, key) is not None:
             lottery[key] = getattr(args, key)
@@ -94,28 +98,18 @@ def resolve(args: argparse.Namespace):
         exclude=exclude,
         **lottery,
     )
-    assert isinstance(task_cfg, ClassicConfig)
+    listify = lambda d: {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}  # noqa: E731
     resolved = {
         "task": args.task,
         "preset": args.preset,
         "device": args.device,
         "format": 1,
-        **{k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(cfg).items()},
-        "task_config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(task_cfg).items()},
+        **listify(dataclasses.asdict(cfg)),
+        "task_config": listify(dataclasses.asdict(task_cfg)),
     }
     digest = hashlib.sha1(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:8]
     out = args.out or Path("runs") / f"{args.task}-{args.preset}-{digest}"
-    return task_cfg, cfg, resolved, out
-
-
-# The quick preset: a real but shorter experiment (the defaults of `python -m lotteryfast.run`):
-# 3 seeds, 10 levels at rate 0.35 (down to 1.3 % of the weights), fewer games per ticket.
-QUICK_TASK = {
-    "cartpole": dict(epochs=15, games_per_epoch=160),
-    "acrobot": dict(epochs=8, games_per_epoch=80),
-    "lunarlander": dict(epochs=8, games_per_epoch=80),
-}
-QUICK_LOTTERY = dict(seeds=3, levels=10, rate=0.35)
+    return spec, task_cfg, cfg, resolved, out
 
 
 def print_summary(rows, metric: str) -> None:
@@ -140,33 +134,44 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from tqdm import tqdm
 
+    from lotteryfast import distributed
+    from lotteryfast.data.wikitext import DataError
     from lotteryfast.lottery import Lottery
     from lotteryfast.runs import RunConfigMismatchError, RunDir
-    from lotteryfast.tasks.classic import ClassicControlTask
 
+    writer = distributed.is_writer() if distributed.active() else int(os.environ.get("RANK", "0")) == 0
     try:
-        task_cfg, cfg, resolved, out = resolve(args)
-        run = RunDir(out, resolved)
-    except (ValueError, RunConfigMismatchError, OSError) as err:
-        print(f"lotteryfast.run: error: {err}", file=sys.stderr)
+        spec, task_cfg, cfg, resolved, out = resolve(args)
+        device = distributed.init_from_env(args.device)
+        writer = distributed.is_writer()
+        run = RunDir(out, resolved, writer=writer)
+        task = spec.build(task_cfg, device)
+    except (ValueError, RunConfigMismatchError, OSError, DataError) as err:
+        if writer:
+            print(f"lotteryfast.run: error: {err}", file=sys.stderr)
         return 2
-    task = ClassicControlTask(task_cfg, device=args.device)
-    print(
+    say = print if writer else (lambda *a, **k: None)
+    epochs = getattr(task_cfg, "epochs", "?")
+    say(
         f"lotteryfast: {task.name}, {cfg.seeds} seed(s), {cfg.levels} level(s) at rate {cfg.rate} "
         f"({'one-shot' if cfg.one_shot else 'iterative'}), reset {cfg.reset}, tickets {','.join(cfg.tickets)}; "
-        f"{task_cfg.epochs} x {task_cfg.games_per_epoch} games per ticket -> {run.path}"
+        f"{epochs} epochs per ticket; {distributed.world_size()} process(es) -> {run.path}"
     )
 
     def bar(total: int, desc: str):
-        return tqdm(total=total, desc=desc, unit="game", file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
+        return tqdm(total=total, desc=desc, file=sys.stderr, dynamic_ncols=True, mininterval=0.5, disable=not writer)
 
-    rows = Lottery(task, cfg, run, bar=bar).run()
-    print_summary(rows, task.metric_name)
-    if not args.no_plot:
-        from lotteryfast.plot import plot_run
+    try:
+        rows = Lottery(task, cfg, run, bar=bar).run()
+    finally:
+        distributed.shutdown()
+    if writer:
+        print_summary(rows, task.metric_name)
+        if not args.no_plot:
+            from lotteryfast.plot import plot_run
 
-        print(f"\nplot: {plot_run(run.path)}")
-    print(f"run directory: {run.path}")
+            print(f"\nplot: {plot_run(run.path)}")
+        print(f"run directory: {run.path}")
     return 0
 
 

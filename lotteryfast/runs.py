@@ -47,11 +47,13 @@ def atomic_torch_save(path: Path, obj: Any) -> None:
 
 
 class RunDir:
-    """One experiment's directory."""
+    """One experiment's directory. With writer=False (ranks > 0 of a data-parallel run) it reads
+    but never writes: every write below is a no-op there."""
 
-    def __init__(self, path: str | Path, config: dict[str, Any]):
+    def __init__(self, path: str | Path, config: dict[str, Any], *, writer: bool = True):
         self.path = Path(path)
         self.config = config
+        self.writer = writer
         self._claim()
 
     def _claim(self) -> None:
@@ -64,6 +66,8 @@ class RunDir:
                     f"{self.path} holds a run with a different config (differs in: {', '.join(diff)}); "
                     "use another --out directory or the same options as that run"
                 )
+            return
+        if not self.writer:
             return
         try:
             self.path.mkdir(parents=True, exist_ok=True)
@@ -82,6 +86,19 @@ class RunDir:
         return json.loads((self.unit(seed, level, kind) / "metrics.json").read_text())
 
     def append_log(self, record: dict[str, Any]) -> None:
-        """Appends one line to metrics.jsonl (rebuilt from the unit files, so a torn line is harmless)."""
-        with open(self.path / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(record, sort_keys=True) + "\n")
+        """Appends one line to metrics.jsonl (the unit files are the source of truth)."""
+        if self.writer:
+            with open(self.path / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(record, sort_keys=True) + "\n")
+
+    def save_torch(self, path: Path, obj: Any) -> None:
+        if self.writer:
+            atomic_torch_save(path, obj)
+
+    def save_json(self, path: Path, obj: Any) -> None:
+        if self.writer:
+            atomic_write_json(path, obj)
+
+    def save_bytes(self, path: Path, data: bytes) -> None:
+        if self.writer:
+            atomic_write_bytes(path, data)

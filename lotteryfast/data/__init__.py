@@ -1,0 +1,1 @@
+"""Datasets read from local files (never downloaded at run time)."""

@@ -1,0 +1,181 @@
+"""Word-level language modelling on WikiText-2 with a 2-layer LSTM (paper §3.3, §4.2.1).
+
+Embeddings 650, hidden 650, dropout 0.5 between the LSTM layers, truncated BPTT of 50 steps,
+batch 30, Adam (lr 1e-3, betas (0.9, 0.999), eps 1e-3) through MaskedAdam, 10 epochs per ticket;
+the metric is the test log perplexity (mean cross-entropy in nats, lower is better).
+
+Data parallel: under torchrun (torch.distributed initialized) each rank takes an equal share of
+the batch's streams and DistributedDataParallel averages the gradients, so N ranks compute the
+same update as one process with the whole batch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from lotteryfast.data import wikitext
+from lotteryfast.optim import MaskedAdam
+from lotteryfast.tasks.base import Member, MemberResult, Params
+
+
+@dataclass(frozen=True)
+class LSTMConfig:
+    """Hyper-parameters (defaults: the paper's)."""
+
+    data: str = ""  # WikiText-2 directory ("" = ../shared/data/wikitext-2)
+    emb: int = 650
+    hidden: int = 650
+    layers: int = 2
+    dropout: float = 0.5
+    bptt: int = 50
+    batch: int = 30
+    lr: float = 1e-3
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-3
+    epochs: int = 10
+    batches_per_epoch: int = 0  # 0 = the whole training split; > 0: an epoch is this many batches
+    eval_tokens: int = 0  # 0 = the whole valid/test split; > 0: only the first tokens (quick runs)
+    eval_batch: int = 10
+
+
+# The quick preset: a real but reduced run for a CPU — a smaller LSTM (128), epochs of 50 batches,
+# validation/test log perplexity over the first 20k tokens, reset after 20 updates; 2 seeds, 2 levels.
+QUICK: tuple[dict, dict] = (
+    dict(emb=128, hidden=128, bptt=35, epochs=2, batches_per_epoch=50, eval_tokens=20_000),
+    dict(seeds=2, levels=2, rate=0.6, reset="update:20"),
+)
+
+
+class LSTMLanguageModel(nn.Module):
+    """Embedding -> 2-layer LSTM (dropout between layers) -> linear decoder over the vocabulary."""
+
+    def __init__(self, n_tokens: int, cfg: LSTMConfig):
+        super().__init__()
+        self.encoder = nn.Embedding(n_tokens, cfg.emb)
+        self.rnn = nn.LSTM(cfg.emb, cfg.hidden, cfg.layers, dropout=cfg.dropout if cfg.layers > 1 else 0.0)
+        self.decoder = nn.Linear(cfg.hidden, n_tokens)
+        # pytorch/examples' word_language_model initialization (the LSTM keeps torch's default).
+        nn.init.uniform_(self.encoder.weight, -0.1, 0.1)
+        nn.init.uniform_(self.decoder.weight, -0.1, 0.1)
+        nn.init.zeros_(self.decoder.bias)
+
+    def forward(self, x: torch.Tensor, hidden):
+        out, hidden = self.rnn(self.encoder(x), hidden)
+        return self.decoder(out), hidden
+
+
+def _world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+class LSTMLanguageModelTask:
+    """LSTM LM on WikiText-2; trains the members one after the other."""
+
+    metric_name = "test log perplexity"
+    higher_is_better = False
+
+    def __init__(self, cfg: LSTMConfig, device: str = "cpu", corpus: wikitext.Corpus | None = None):
+        self.cfg = cfg
+        self.device = torch.device(device)
+        self.name = "WikiText-2 LSTM"
+        self.corpus = corpus or wikitext.load(cfg.data or None)
+        rank, world = _world()
+        if cfg.batch % world:
+            raise ValueError(f"batch {cfg.batch} does not split over {world} ranks")
+        train = wikitext.batchify(self.corpus.train, cfg.batch)
+        per = cfg.batch // world
+        self.train_data = train[:, rank * per : (rank + 1) * per].contiguous()  # this rank's streams
+        n_batches = (self.train_data.size(0) - 1 + cfg.bptt - 1) // cfg.bptt
+        self.batches_per_epoch = min(cfg.batches_per_epoch or n_batches, n_batches)
+        self.progress_units = cfg.epochs * self.batches_per_epoch  # batches per member, for progress bars
+
+    def build(self) -> LSTMLanguageModel:
+        return LSTMLanguageModel(self.corpus.n_tokens, self.cfg).to(self.device)
+
+    def init_params(self, seed: int) -> Params:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            model = LSTMLanguageModel(self.corpus.n_tokens, self.cfg)
+        return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def prunable(self, names: list[str]) -> list[str]:
+        return list(names)
+
+    # --- training -----------------------------------------------------------------------------
+    def train(self, members: list[Member], progress: object | None = None) -> list[MemberResult]:
+        return [self._train_one(m, progress) for m in members]
+
+    def _train_one(self, member: Member, progress) -> MemberResult:
+        cfg = self.cfg
+        model = self.build()
+        model.load_state_dict(member.params)
+        names = [n for n, _ in model.named_parameters()]
+        masks = [member.masks[n].to(self.device) if member.masks and n in member.masks else None for n in names]
+        opt = MaskedAdam(model.parameters(), masks, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
+        _, world = _world()
+        net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+        gen = torch.Generator(device="cpu").manual_seed(int(member.seed))  # dropout masks per member
+        rewind, updates, curve = None, 0, []
+        for epoch in range(cfg.epochs):
+            model.train()
+            hidden = None
+            for b in range(self.batches_per_epoch):
+                i = b * cfg.bptt
+                seq = min(cfg.bptt, self.train_data.size(0) - 1 - i)
+                x = self.train_data[i : i + seq].to(self.device)
+                y = self.train_data[i + 1 : i + 1 + seq].to(self.device)
+                hidden = None if hidden is None else tuple(h.detach() for h in hidden)
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=gen)))
+                    logits, hidden = net(x, hidden)
+                    loss = F.cross_entropy(logits.view(-1, logits.size(-1)), y.reshape(-1))
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                opt.step()
+                updates += 1
+                if rewind is None and member.rewind_updates is not None and updates >= member.rewind_updates:
+                    rewind = self._snapshot(model)
+                if progress is not None:
+                    progress.update(1)
+            if rewind is None and member.rewind_epochs is not None and epoch + 1 >= member.rewind_epochs:
+                rewind = self._snapshot(model)
+            curve.append(self.evaluate(model, self.corpus.valid))
+        test = self.evaluate(model, self.corpus.test)
+        return MemberResult(
+            metric=test,
+            trained=self._snapshot(model),
+            rewind=rewind,
+            curve=curve,
+            stats={"updates": updates, "valid_log_ppl": curve[-1] if curve else math.nan},
+        )
+
+    @staticmethod
+    def _snapshot(model: nn.Module) -> Params:
+        return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def evaluate(self, model: LSTMLanguageModel, data: torch.Tensor) -> float:
+        """Mean cross-entropy (nats per token) over `data` (or its first eval_tokens)."""
+        cfg = self.cfg
+        if cfg.eval_tokens:
+            data = data[: cfg.eval_tokens + 1]
+        streams = wikitext.batchify(data, cfg.eval_batch)
+        model.eval()
+        hidden, total, count = None, 0.0, 0
+        for i in range(0, streams.size(0) - 1, cfg.bptt):
+            seq = min(cfg.bptt, streams.size(0) - 1 - i)
+            x = streams[i : i + seq].to(self.device)
+            y = streams[i + 1 : i + 1 + seq].to(self.device)
+            logits, hidden = model(x, hidden)
+            total += float(F.cross_entropy(logits.view(-1, logits.size(-1)), y.reshape(-1), reduction="sum"))
+            count += y.numel()
+        return total / max(count, 1)
