@@ -65,8 +65,9 @@ def test_batchify_makes_contiguous_streams():
     assert b.tolist() == [[0, 3, 6], [1, 4, 7], [2, 5, 8]]
 
 
-def test_masks_hold_through_lstm_training_and_rewind_is_saved():
-    task = LSTMLanguageModelTask(TINY, corpus=synthetic_corpus())
+def test_masks_hold_through_lstm_training_and_rewind_is_saved(device):
+    """On CUDA this runs through cuDNN's LSTM with its flat weight buffer."""
+    task = LSTMLanguageModelTask(TINY, device=device, corpus=synthetic_corpus())
     params = task.init_params(0)
     assert {"encoder.weight", "rnn.weight_ih_l0", "rnn.weight_hh_l1", "rnn.bias_ih_l1", "decoder.weight"} <= set(params)
     masks = prune_masks(params, None, 0.8)
