@@ -29,7 +29,58 @@ class StepResult:
     episode_return: torch.Tensor  # float32: the finished episode's return where done, else 0
 
 
-class CartPoleBatch:
+class _NumpyBatch:
+    """Shared bookkeeping of the NumPy-vectorized environments: per-member generators, step
+    counters, episode returns, time limits and same-step resets. Subclasses define the dynamics
+    (`_advance`), the initial-state distribution (`_draw`) and the observation (`_obs`)."""
+
+    state_dim = 4
+
+    def __init__(self, members: int, envs: int, seeds: list[int], max_steps: int, device: str = "cpu"):
+        if len(seeds) != members:
+            raise ValueError(f"need one seed per member: got {len(seeds)} seeds for {members} members")
+        self.members, self.envs, self.max_steps = members, envs, max_steps
+        self.device = torch.device(device)
+        self.rngs = [np.random.default_rng(int(s)) for s in seeds]
+        self.state = np.zeros((members, envs, self.state_dim))
+        self.steps = np.zeros((members, envs), dtype=np.int64)
+        self.returns = np.zeros((members, envs), dtype=np.float32)
+
+    def _draw(self, member: int, count: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def _obs(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _advance(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Moves self.state one step; returns (reward, terminated), both [members, envs]."""
+        raise NotImplementedError
+
+    def reset(self) -> torch.Tensor:
+        """Starts every environment anew; returns observations [members, envs, obs_dim]."""
+        self.state = np.stack([self._draw(m, self.envs) for m in range(self.members)])
+        self.steps[:] = 0
+        self.returns[:] = 0
+        return self._obs()
+
+    def step(self, action: torch.Tensor) -> StepResult:
+        """Applies actions [members, envs]; finished episodes restart in the same step."""
+        reward, terminated = self._advance(action.detach().cpu().numpy())
+        self.steps += 1
+        self.returns += reward
+        done = terminated | (self.steps >= self.max_steps)
+        episode_return = np.where(done, self.returns, 0.0).astype(np.float32)
+        if done.any():
+            for m in np.flatnonzero(done.any(axis=1)):
+                idx = np.flatnonzero(done[m])
+                self.state[m, idx] = self._draw(m, idx.size)
+            self.steps[done] = 0
+            self.returns[done] = 0
+        as_t = lambda v: torch.from_numpy(v).to(self.device)  # noqa: E731
+        return StepResult(self._obs(), as_t(reward.astype(np.float32)), as_t(done), as_t(episode_return))
+
+
+class CartPoleBatch(_NumpyBatch):
     """CartPole-v0/v1 (gymnasium's dynamics, Euler integration, float64) for [members, envs] at once.
 
     Stepped in NumPy: a batch of a few hundred environments is far below the size at which torch's
@@ -43,14 +94,7 @@ class CartPoleBatch:
     x_threshold = 2.4
 
     def __init__(self, members: int, envs: int, seeds: list[int], max_steps: int = 200, device: str = "cpu"):
-        if len(seeds) != members:
-            raise ValueError(f"need one seed per member: got {len(seeds)} seeds for {members} members")
-        self.members, self.envs, self.max_steps = members, envs, max_steps
-        self.device = torch.device(device)
-        self.rngs = [np.random.default_rng(int(s)) for s in seeds]
-        self.state = np.zeros((members, envs, 4))
-        self.steps = np.zeros((members, envs), dtype=np.int64)
-        self.returns = np.zeros((members, envs), dtype=np.float32)
+        super().__init__(members, envs, seeds, max_steps, device)
 
     def _draw(self, member: int, count: int) -> np.ndarray:
         return self.rngs[member].uniform(-0.05, 0.05, size=(count, 4))
@@ -58,25 +102,16 @@ class CartPoleBatch:
     def _obs(self) -> torch.Tensor:
         return torch.from_numpy(self.state.astype(np.float32)).to(self.device)
 
-    def reset(self) -> torch.Tensor:
-        """Starts every environment anew; returns observations [members, envs, 4]."""
-        self.state = np.stack([self._draw(m, self.envs) for m in range(self.members)])
-        self.steps[:] = 0
-        self.returns[:] = 0
-        return self._obs()
-
-    def step(self, action: torch.Tensor) -> StepResult:
-        """Applies actions [members, envs] (0 = push left, 1 = push right)."""
-        a = action.detach().cpu().numpy()
+    def _advance(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """0 = push left, 1 = push right; reward 1 per step, the last one included."""
         x, x_dot, theta, theta_dot = (self.state[..., i] for i in range(4))
-        force = np.where(a == 1, self.force_mag, -self.force_mag)
+        force = np.where(action == 1, self.force_mag, -self.force_mag)
         cos, sin = np.cos(theta), np.sin(theta)
         total_mass = self.masspole + self.masscart
         polemass_length = self.masspole * self.length
         temp = (force + polemass_length * theta_dot**2 * sin) / total_mass
-        theta_acc = (self.gravity * sin - cos * temp) / (
-            self.length * (4.0 / 3.0 - self.masspole * cos**2 / total_mass)
-        )
+        denominator = self.length * (4.0 / 3.0 - self.masspole * cos**2 / total_mass)
+        theta_acc = (self.gravity * sin - cos * temp) / denominator
         x_acc = temp - polemass_length * theta_acc * cos / total_mass
         x = x + self.tau * x_dot
         x_dot = x_dot + self.tau * x_acc
@@ -85,22 +120,10 @@ class CartPoleBatch:
         self.state = np.stack([x, x_dot, theta, theta_dot], axis=-1)
         terminated = (x < -self.x_threshold) | (x > self.x_threshold)
         terminated |= (theta < -self.theta_threshold) | (theta > self.theta_threshold)
-        self.steps += 1
-        self.returns += 1.0  # reward 1 per step, the last one included
-        done = terminated | (self.steps >= self.max_steps)
-        episode_return = np.where(done, self.returns, 0.0).astype(np.float32)
-        if done.any():
-            for m in np.flatnonzero(done.any(axis=1)):
-                idx = np.flatnonzero(done[m])
-                self.state[m, idx] = self._draw(m, idx.size)
-            self.steps[done] = 0
-            self.returns[done] = 0
-        reward = np.ones((self.members, self.envs), dtype=np.float32)
-        as_t = lambda v: torch.from_numpy(v).to(self.device)  # noqa: E731
-        return StepResult(self._obs(), as_t(reward), as_t(done), as_t(episode_return))
+        return np.ones((self.members, self.envs)), terminated
 
 
-class AcrobotBatch:
+class AcrobotBatch(_NumpyBatch):
     """Acrobot-v1 (gymnasium's "book" dynamics, one RK4 step of dt = 0.2, float64) for
     [members, envs] at once, in NumPy."""
 
@@ -113,14 +136,7 @@ class AcrobotBatch:
     max_vel_1, max_vel_2 = 4 * math.pi, 9 * math.pi
 
     def __init__(self, members: int, envs: int, seeds: list[int], max_steps: int = 500, device: str = "cpu"):
-        if len(seeds) != members:
-            raise ValueError(f"need one seed per member: got {len(seeds)} seeds for {members} members")
-        self.members, self.envs, self.max_steps = members, envs, max_steps
-        self.device = torch.device(device)
-        self.rngs = [np.random.default_rng(int(s)) for s in seeds]
-        self.state = np.zeros((members, envs, 4))
-        self.steps = np.zeros((members, envs), dtype=np.int64)
-        self.returns = np.zeros((members, envs), dtype=np.float32)
+        super().__init__(members, envs, seeds, max_steps, device)
 
     def _draw(self, member: int, count: int) -> np.ndarray:
         return self.rngs[member].uniform(-0.1, 0.1, size=(count, 4)).astype(np.float32).astype(np.float64)
@@ -129,12 +145,6 @@ class AcrobotBatch:
         t1, t2, d1, d2 = (self.state[..., i] for i in range(4))
         obs = np.stack([np.cos(t1), np.sin(t1), np.cos(t2), np.sin(t2), d1, d2], axis=-1).astype(np.float32)
         return torch.from_numpy(obs).to(self.device)
-
-    def reset(self) -> torch.Tensor:
-        self.state = np.stack([self._draw(m, self.envs) for m in range(self.members)])
-        self.steps[:] = 0
-        self.returns[:] = 0
-        return self._obs()
 
     def _dsdt(self, s: np.ndarray, torque: np.ndarray) -> np.ndarray:
         m1, m2, l1, lc1, lc2, i1, i2, g = self.m1, self.m2, self.l1, self.lc1, self.lc2, self.moi, self.moi, 9.8
@@ -154,9 +164,9 @@ class AcrobotBatch:
         ddtheta1 = -(d2 * ddtheta2 + phi1) / d1
         return np.stack([dtheta1, dtheta2, ddtheta1, ddtheta2], axis=-1)
 
-    def step(self, action: torch.Tensor) -> StepResult:
-        """Applies actions [members, envs] (torque -1, 0, +1)."""
-        torque = action.detach().cpu().numpy().astype(np.float64) - 1.0
+    def _advance(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Torque action - 1 (of -1, 0, +1); reward -1 per step, 0 on the terminating one."""
+        torque = action.astype(np.float64) - 1.0
         s, dt = self.state, self.dt
         k1 = self._dsdt(s, torque)
         k2 = self._dsdt(s + dt / 2.0 * k1, torque)
@@ -169,19 +179,7 @@ class AcrobotBatch:
         ns[..., 3] = np.clip(ns[..., 3], -self.max_vel_2, self.max_vel_2)
         self.state = ns
         terminated = -np.cos(ns[..., 0]) - np.cos(ns[..., 1] + ns[..., 0]) > 1.0
-        reward = np.where(terminated, 0.0, -1.0).astype(np.float32)
-        self.steps += 1
-        self.returns += reward
-        done = terminated | (self.steps >= self.max_steps)
-        episode_return = np.where(done, self.returns, 0.0).astype(np.float32)
-        if done.any():
-            for m in np.flatnonzero(done.any(axis=1)):
-                idx = np.flatnonzero(done[m])
-                self.state[m, idx] = self._draw(m, idx.size)
-            self.steps[done] = 0
-            self.returns[done] = 0
-        as_t = lambda v: torch.from_numpy(v).to(self.device)  # noqa: E731
-        return StepResult(self._obs(), as_t(reward), as_t(done), as_t(episode_return))
+        return np.where(terminated, 0.0, -1.0), terminated
 
 
 class GymBatch:
