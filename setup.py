@@ -3,7 +3,8 @@
 The C++ CPU kernels are always built (OpenMP; AVX-512 paths chosen at run time). The CUDA kernels
 are added when the installed torch has CUDA and a CUDA toolkit is found (LOTTERYFAST_CUDA=0 skips
 them, =1 makes their absence an error). Install with `pip install --no-build-isolation .` so that
-pip builds against the torch already installed instead of fetching another one.
+pip builds against the torch already installed (torch==2.13.0, the CPU wheel, pinned in
+pyproject.toml; a GPU machine's own CUDA torch there) instead of fetching another one.
 """
 
 import os
