@@ -51,7 +51,26 @@ def extension():
     )
 
 
+def ale_extension():
+    """lotteryfast._ale, the Atari actor pool, when ALE's C++ library has been built
+    (tools/build_ale.sh, into $ALE_PREFIX or build/ale); None otherwise."""
+    prefix = os.environ.get("ALE_PREFIX", os.path.join(os.path.dirname(os.path.abspath(__file__)), "build", "ale"))
+    lib = os.path.join(prefix, "lib", "libale.a")
+    if os.environ.get("LOTTERYFAST_ALE", "auto") == "0" or not os.path.exists(lib):
+        if os.environ.get("LOTTERYFAST_ALE") == "1":
+            raise RuntimeError(f"LOTTERYFAST_ALE=1 but {lib} is missing: run tools/build_ale.sh")
+        return None
+    return CppExtension(
+        "lotteryfast._ale",
+        ["csrc/ale/pool.cpp", "csrc/ale/bindings.cpp"],
+        include_dirs=[os.path.join(prefix, "include")],
+        extra_compile_args={"cxx": ["-O3", "-Wall", "-fvisibility=hidden"]},
+        # ALE's objects are GCC LTO objects: link with g++ (setuptools does) and let it optimize.
+        extra_link_args=[lib, "-lz", "-flto=auto"],
+    )
+
+
 setup(
-    ext_modules=[extension()],
+    ext_modules=[e for e in (extension(), ale_extension()) if e is not None],
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
 )

@@ -8,7 +8,9 @@ VENV=${VENV:-.venv}
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
 "$VENV/bin/python" -m pip install -q "torch==2.13.0" "numpy>=1.24" ninja "setuptools>=64" wheel
+# The Atari actor pool links ALE's C++ library, built from the ale-py source distribution.
+tools/build_ale.sh "$VENV/bin/python"
 extra=""
 [ "${1:-}" = "test" ] && extra="[test]"
 MAX_JOBS=${MAX_JOBS:-2} "$VENV/bin/python" -m pip install -q --no-build-isolation -e ".${extra}"
-"$VENV/bin/python" -c "from lotteryfast._ext import _C; print('lotteryfast built: CPU ISA', _C.cpu_isa(), '| CUDA', _C.built_with_cuda())"
+"$VENV/bin/python" -c "from lotteryfast._ext import _C; import lotteryfast._ale; print('lotteryfast built: CPU ISA', _C.cpu_isa(), '| CUDA', _C.built_with_cuda(), '| ALE pool: yes')"

@@ -1,0 +1,148 @@
+"""AtariPool: many ALE environments stepped by C++ threads with the Atari preprocessing in C++.
+
+    pool = AtariPool("Breakout", num_envs=32, num_threads=2, seed=0)
+    obs, info = pool.reset()                        # uint8 [32, 4, 105, 80]
+    obs, rewards, terminations, truncations, info = pool.step(actions)
+
+Asynchronous batches (as ELF and envpool): ``AtariPool(..., batch_size=8)``; ``send(actions,
+env_ids)`` queues steps, ``recv()`` returns whichever ``batch_size`` environments finished first.
+The preprocessing (csrc/ale/pool.h has the exact definition): frame skip with max over the last
+two frames, grayscale, area resize, frame stack, no-op starts, optional episodic life, fire reset
+and reward clipping. The default frame of 105 x 80 (the 210 x 160 screen halved, as ELF does)
+gives the paper's network 64 x 6 x 5 = 1920 features after its four conv/pool stages.
+Observations are written straight into one preallocated uint8 tensor; the returned tensors are
+views of the pool's buffers, valid until the next step of the same environments.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+# The paper's games (§3.2, Table 1) and common extras use CamelCase names: "SpaceInvaders".
+PAPER_GAMES = ("Assault", "Berzerk", "Breakout", "Centipede", "Kangaroo", "Krull", "Qbert", "Seaquest", "SpaceInvaders")
+
+
+def rom_id(game: str) -> str:
+    """'SpaceInvaders' -> 'space_invaders' (ale-py's ROM ids)."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", game).lower()
+
+
+def available_games() -> list[str]:
+    """Every game whose ROM ships with ale-py, in CamelCase."""
+    from ale_py import roms
+
+    return sorted("".join(part.capitalize() for part in r.split("_")) for r in roms.get_all_rom_ids())
+
+
+@dataclass(frozen=True)
+class AtariPreprocessing:
+    """Preprocessing settings (defaults: the usual DQN/A2C pipeline with ELF's 105 x 80 frame)."""
+
+    frameskip: int = 4
+    max_pool: bool = True
+    height: int = 105
+    width: int = 80
+    stack: int = 4
+    noop_max: int = 30
+    episodic_life: bool = False
+    fire_reset: bool = False
+    clip_rewards: bool = False
+    repeat_action_probability: float = 0.0
+    max_episode_steps: int = 27_000
+    full_action_space: bool = False
+
+
+class AtariPool:
+    """A pool of `num_envs` Atari games of one kind (see the module docstring)."""
+
+    def __init__(
+        self,
+        game: str,
+        num_envs: int,
+        num_threads: int = 0,
+        batch_size: int | None = None,
+        seed: int = 0,
+        **preprocessing: Any,
+    ):
+        from ale_py import roms
+
+        from lotteryfast import _ale
+
+        rom = rom_id(game)
+        if rom not in roms.get_all_rom_ids():
+            raise ValueError(f"unknown game {game!r}; valid games: {', '.join(available_games())}")
+        if not isinstance(num_envs, int) or num_envs < 1:
+            raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+        if batch_size is None:
+            batch_size = num_envs
+        if not 1 <= batch_size <= num_envs:
+            raise ValueError(f"batch_size must be in [1, num_envs={num_envs}], got {batch_size}")
+        if num_threads < 0:
+            raise ValueError(f"num_threads must be >= 1 (or 0 for one per core), got {num_threads}")
+        try:
+            self.preprocessing = AtariPreprocessing(**preprocessing)
+        except TypeError as err:
+            raise ValueError(f"unknown preprocessing option: {err}") from None
+        pp = _ale.Preprocessing()
+        for key, value in asdict(self.preprocessing).items():
+            setattr(pp, key, value)
+        self.game, self.num_envs, self.batch_size, self.seed = game, num_envs, batch_size, seed
+        self._pool = _ale.AtariPool(str(roms.get_rom_path(rom)), num_envs, num_threads, batch_size, seed, pp)
+        self._reset_done = False
+
+    @property
+    def num_actions(self) -> int:
+        return self._pool.num_actions
+
+    @property
+    def num_threads(self) -> int:
+        return self._pool.num_threads
+
+    def _info(self, ids: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        p = self._pool
+        pick = (lambda t: t) if ids is None else (lambda t: t[ids])
+        return {
+            "lives": pick(p.lives),
+            "episode_return": pick(p.episode_return),
+            "episode_length": pick(p.episode_length),
+        }
+
+    def reset(self, seed: int | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Resets every game (seed: a new base seed); returns (obs [N, S, H, W] uint8, info)."""
+        if self._pool.pending:
+            raise RuntimeError("reset() while asynchronous steps are in flight: recv() them first")
+        self.seed = self.seed if seed is None else seed
+        self._pool.reset(self.seed)
+        self._reset_done = True
+        return self._pool.obs, self._info()
+
+    def step(self, actions: torch.Tensor):
+        """Steps every game; returns (obs, rewards, terminations, truncations, info)."""
+        self._require_reset()
+        if self.batch_size != self.num_envs:
+            raise RuntimeError("this pool is asynchronous (batch_size < num_envs): use send() and recv()")
+        self._pool.step(torch.as_tensor(actions).reshape(-1))
+        p = self._pool
+        return p.obs, p.reward, p.terminated, p.truncated, self._info()
+
+    def send(self, actions: torch.Tensor, env_ids: torch.Tensor) -> None:
+        """Queues one step for each of `env_ids` (asynchronous mode)."""
+        self._require_reset()
+        self._pool.send(torch.as_tensor(actions).reshape(-1), torch.as_tensor(env_ids).reshape(-1))
+
+    def recv(self):
+        """The first `batch_size` queued steps to finish: (obs, rewards, terminations, truncations,
+        info with "env_id"), rows in the order of info["env_id"]."""
+        ids = self._pool.recv(self.batch_size).long()
+        p = self._pool
+        info = self._info(ids)
+        info["env_id"] = ids
+        return p.obs[ids], p.reward[ids], p.terminated[ids], p.truncated[ids], info
+
+    def _require_reset(self) -> None:
+        if not self._reset_done:
+            raise RuntimeError("call reset() before stepping")
