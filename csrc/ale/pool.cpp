@@ -46,6 +46,34 @@ uint64_t mix(uint64_t seed, uint64_t id) { return SplitMix64{seed + 0x9e3779b97f
 
 namespace {
 
+// Round-half-to-even of sum / 4 (the mean of a 2 x 2 block).
+inline uint8_t mean4(int sum) {
+  const int q = sum >> 2, r = sum & 3;
+  return static_cast<uint8_t>(q + ((r > 2) | ((r == 2) & q & 1)));
+}
+
+// 210 x 160 -> 105 x 80 (the paper's frame): 2 x 2 block means, optionally of max(prev, last).
+template <bool kPoolTwo>
+void halve(const uint8_t* prev, const uint8_t* last, uint8_t* dst) {
+  constexpr int w = kScreenW / 2;
+  for (int y = 0; y < kScreenH / 2; ++y) {
+    const uint8_t* l0 = last + 2 * y * kScreenW;
+    const uint8_t* l1 = l0 + kScreenW;
+    const uint8_t* p0 = prev + 2 * y * kScreenW;
+    const uint8_t* p1 = p0 + kScreenW;
+    for (int x = 0; x < w; ++x) {
+      int a = l0[2 * x], b = l0[2 * x + 1], c = l1[2 * x], d = l1[2 * x + 1];
+      if constexpr (kPoolTwo) {
+        a = std::max<int>(a, p0[2 * x]);
+        b = std::max<int>(b, p0[2 * x + 1]);
+        c = std::max<int>(c, p1[2 * x]);
+        d = std::max<int>(d, p1[2 * x + 1]);
+      }
+      dst[y * w + x] = mean4(a + b + c + d);
+    }
+  }
+}
+
 }  // namespace
 
 struct AtariPool::Env {
@@ -53,6 +81,7 @@ struct AtariPool::Env {
   std::vector<ale::Action> actions;
   SplitMix64 rng;
   std::vector<uint8_t> prev, last, pooled;
+  bool pool_two = false;  // the frame is max(prev, last), else last
   std::vector<std::vector<Tap>> row_taps, col_taps;
   int32_t action = 0;
   double score = 0.0;
@@ -130,16 +159,27 @@ void AtariPool::write_frame(Env& e, int id, bool fill_stack) {
   uint8_t* stack = out_.obs + static_cast<size_t>(id) * pp_.stack * plane;
   if (!fill_stack && pp_.stack > 1) std::copy(stack + plane, stack + pp_.stack * plane, stack);  // drop the oldest
   uint8_t* dst = stack + (pp_.stack - 1) * plane;
-  const uint8_t* src = e.pooled.data();
-  if (kScreenH % h == 0 && kScreenW % w == 0) {
+  const uint8_t* last = e.last.data();
+  const uint8_t* prev = e.prev.data();
+  if (h * 2 == kScreenH && w * 2 == kScreenW) {
+    if (e.pool_two) {
+      halve<true>(prev, last, dst);
+    } else {
+      halve<false>(prev, last, dst);
+    }
+  } else if (kScreenH % h == 0 && kScreenW % w == 0) {
     // Whole blocks (e.g. 210x160 -> 105x80): integer block means, rounded half to even exactly
-    // as the general path's nearbyint of the weighted sum would.
+    // as the general path's nearbyint of the weighted sum would; the max pooling is fused in.
     const int fy = kScreenH / h, fx = kScreenW / w, count = fy * fx;
+    const bool two = e.pool_two;
     for (int y = 0; y < h; ++y) {
       for (int x = 0; x < w; ++x) {
         int sum = 0;
-        for (int dy = 0; dy < fy; ++dy)
-          for (int dx = 0; dx < fx; ++dx) sum += src[(y * fy + dy) * kScreenW + x * fx + dx];
+        for (int dy = 0; dy < fy; ++dy) {
+          const int row = (y * fy + dy) * kScreenW + x * fx;
+          for (int dx = 0; dx < fx; ++dx)
+            sum += two ? std::max(prev[row + dx], last[row + dx]) : last[row + dx];
+        }
         int q = sum / count;
         const int r2 = 2 * (sum % count);
         q += (r2 > count) || (r2 == count && (q & 1));
@@ -147,7 +187,12 @@ void AtariPool::write_frame(Env& e, int id, bool fill_stack) {
       }
     }
   } else {
-    resize_general(e, src, dst);
+    if (e.pool_two) {
+      for (size_t i = 0; i < e.last.size(); ++i) e.pooled[i] = std::max(e.prev[i], e.last[i]);
+      resize_general(e, e.pooled.data(), dst);
+    } else {
+      resize_general(e, last, dst);
+    }
   }
   if (fill_stack)
     for (int s = 0; s + 1 < pp_.stack; ++s) std::copy(dst, dst + plane, stack + s * plane);
@@ -176,7 +221,7 @@ void AtariPool::reset_env(Env& e, int id) {
     if (e.ale.game_over()) e.ale.reset_game();
   }
   e.ale.getScreenGrayscale(e.last);
-  e.pooled = e.last;
+  e.pool_two = false;
   e.score = 0.0;
   e.steps = 0;
   e.lives = e.ale.lives();
@@ -186,7 +231,7 @@ void AtariPool::reset_env(Env& e, int id) {
     if (fire != e.actions.end()) {
       for (int k = 0; k < pp_.frameskip && !e.ale.game_over(); ++k) e.ale.act(ale::PLAYER_A_FIRE);
       e.ale.getScreenGrayscale(e.last);
-      e.pooled = e.last;
+      e.pool_two = false;
       write_frame(e, id, /*fill_stack=*/true);
       e.lives = e.ale.lives();
     }
@@ -204,18 +249,14 @@ void AtariPool::run(int id) {
   for (int k = 0; k < pp_.frameskip; ++k) {
     reward += e.ale.act(a);
     const bool over = e.ale.game_over();
-    if (over || k >= pp_.frameskip - 2) {
+    if (over || k >= pp_.frameskip - (pp_.max_pool ? 2 : 1)) {
       std::swap(e.prev, e.last);
       e.ale.getScreenGrayscale(e.last);
       ++captured;
     }
     if (over) break;
   }
-  if (pp_.max_pool && captured >= 2) {
-    for (size_t i = 0; i < e.last.size(); ++i) e.pooled[i] = std::max(e.prev[i], e.last[i]);
-  } else {
-    e.pooled = e.last;
-  }
+  e.pool_two = pp_.max_pool && captured >= 2;
   e.score += reward;
   e.steps += 1;
   const bool game_over = e.ale.game_over();

@@ -98,7 +98,7 @@ class AtariPool {
 
   mutable std::mutex mu_;
   std::condition_variable work_cv_, done_cv_;
-  std::deque<int> work_;   // env ids to step
+  std::deque<int> work_;   // env ids to step (a shared queue balances the load between workers)
   std::deque<int> done_;   // env ids stepped, not yet received
   int in_flight_ = 0;      // queued or running
   int wait_for_ = 1;       // completions the waiting caller needs before it is woken
