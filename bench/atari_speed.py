@@ -53,6 +53,20 @@ def lotteryfast_pool(game: str, envs: int, threads: int, steps: int) -> float:
     return envs * (steps - 1) / (time.perf_counter() - t0)
 
 
+def vector_env_rate(env, envs: int, steps: int) -> float:
+    """env-steps/s of a gymnasium-style vector environment under random actions."""
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    actions = [rng.integers(env.single_action_space.n, size=envs) for _ in range(steps)]
+    env.step(actions[0])
+    t0 = time.perf_counter()
+    for a in actions[1:]:
+        env.step(a)
+    rate = envs * (steps - 1) / (time.perf_counter() - t0)
+    env.close()
+    return rate
+
+
 def ale_vector_env(game: str, envs: int, threads: int, steps: int) -> float:
     env = ale_py.vector_env.AtariVectorEnv(
         rom_id(game),
@@ -64,16 +78,7 @@ def ale_vector_env(game: str, envs: int, threads: int, steps: int) -> float:
         use_fire_reset=False,
         **PRE,
     )
-    env.reset(seed=0)
-    rng = np.random.default_rng(0)
-    actions = [rng.integers(env.single_action_space.n, size=envs) for _ in range(steps)]
-    env.step(actions[0])
-    t0 = time.perf_counter()
-    for a in actions[1:]:
-        env.step(a)
-    rate = envs * (steps - 1) / (time.perf_counter() - t0)
-    env.close()
-    return rate
+    return vector_env_rate(env, envs, steps)
 
 
 def gym_async(game: str, envs: int, threads: int, steps: int) -> float:
@@ -86,17 +91,7 @@ def gym_async(game: str, envs: int, threads: int, steps: int) -> float:
         )
         return gym.wrappers.FrameStackObservation(env, 4)
 
-    env = gym.vector.AsyncVectorEnv([make for _ in range(envs)])
-    env.reset(seed=0)
-    rng = np.random.default_rng(0)
-    actions = [rng.integers(env.single_action_space.n, size=envs) for _ in range(steps)]
-    env.step(actions[0])
-    t0 = time.perf_counter()
-    for a in actions[1:]:
-        env.step(a)
-    rate = envs * (steps - 1) / (time.perf_counter() - t0)
-    env.close()
-    return rate
+    return vector_env_rate(gym.vector.AsyncVectorEnv([make for _ in range(envs)]), envs, steps)
 
 
 def main() -> None:
