@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import shutil
 
 import pytest
@@ -77,7 +78,7 @@ def test_masks_hold_through_lstm_training_and_rewind_is_saved(device):
     for k, m in masks.items():
         assert torch.all(res.trained[k][~m] == 0), k
         assert torch.all(res.rewind[k][~m] == 0), k
-    assert res.metric == pytest.approx(res.metric) and 0 < res.metric < 10
+    assert math.isfinite(res.metric) and 0 < res.metric < 10
     assert len(res.curve) == 2 and res.stats["updates"] == 12
 
 
