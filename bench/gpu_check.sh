@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-shot GPU check: builds the CUDA extension in place, runs the whole test suite (CUDA tests
 # included) and the GPU benchmarks, and prints the tables last. Logs go to $OUT (or /tmp/lf_gpu).
-#   bash bench/gpu_check.sh            # build + tests + benchmarks
+#   bash bench/gpu_check.sh            # build + CUDA tests + variant sweep + benchmarks
+#   FULL_TESTS=1 bash bench/gpu_check.sh   # the whole suite instead of the CUDA-marked tests
 #   SKIP_BENCH=1 bash bench/gpu_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -31,11 +32,24 @@ except ValueError as e:
     print('C++ errors reach Python:', e)
 " || echo "C++ exception translation FAILED (exit $?)"
 
-python3 -m pytest tests -q -x -p no:cacheprovider 2>&1 | tee "$OUT/tests.log" | tail -25
-tests_rc=${PIPESTATUS[0]}
-echo "tests exit code: $tests_rc"
+# The CPU paths are tested by CI; here the CUDA-marked tests (optimizer, pruning, LSTM/cuDNN masks)
+# run once per CUDA step-kernel variant so that every variant is checked before it is timed.
+marker=(-m cuda)
+[ -n "${FULL_TESTS:-}" ] && marker=()
+tests_rc=0
+for v in 0 1 2 3; do
+  LOTTERYFAST_CUDA_STEP_VARIANT=$v python3 -m pytest tests -q -x -p no:cacheprovider "${marker[@]}" > "$OUT/tests-v$v.log" 2>&1
+  rc=$?
+  echo "tests, kernel variant $v: exit $rc, $(tail -1 "$OUT/tests-v$v.log")"
+  [ $rc -ne 0 ] && { tests_rc=$rc; grep -E "FAILED|Error" "$OUT/tests-v$v.log" | head -20; }
+  [ -n "${FULL_TESTS:-}" ] && marker=(-m cuda)  # the whole suite once is enough
+done
 
 if [ -z "${SKIP_BENCH:-}" ]; then
-  python3 bench/run.py --device cuda --repeats 20 --json "$OUT/bench_cuda.json" 2>&1 | tee "$OUT/bench_cuda.md"
+  python3 bench/gpu_profile.py --variants 0,1,2,3 --json "$OUT/sweep.json" 2>&1 | tee "$OUT/sweep.md"
+  best=$(python3 -c "import json; print(json.load(open('$OUT/sweep.json'))['best_variant'])" 2>/dev/null || echo 0)
+  echo "benchmarks with kernel variant $best"
+  LOTTERYFAST_CUDA_STEP_VARIANT=$best python3 bench/run.py --device cuda --repeats 20 --json "$OUT/bench_cuda.json" \
+    2>&1 | tee "$OUT/bench_cuda.md"
 fi
 exit "$tests_rc"

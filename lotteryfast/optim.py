@@ -33,6 +33,7 @@ class _MaskedOptimizer(Optimizer):
     def __init__(self, params: Iterable[Any], masks: Sequence[torch.Tensor | None] | None, defaults: dict):
         super().__init__(params, defaults)
         self._codes: dict[torch.Tensor, MaskCode] = {}
+        self._plans: dict[int, tuple] = {}
         self.set_masks(masks)
 
     # --- what subclasses define -------------------------------------------------------------
@@ -54,6 +55,7 @@ class _MaskedOptimizer(Optimizer):
         Pruned weights are set to 0 and the optimizer state of newly pruned entries is dropped
         (it reads as 0); state of entries that stay kept is preserved. ``None`` means dense.
         """
+        self._plans.clear()
         params = self._params()
         if masks is None:
             masks = [None] * len(params)
@@ -118,32 +120,46 @@ class _MaskedOptimizer(Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        for group in self.param_groups:
-            keys = self._state_keys(group)
-            buckets: dict[tuple, list[list]] = {}
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.grad.is_sparse:
-                    raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
-                if p.dtype not in _SUPPORTED_DTYPES:
-                    raise ValueError(
-                        f"{type(self).__name__} supports float32, float16 and bfloat16 params; "
-                        f"param of shape {tuple(p.shape)} is {p.dtype}"
-                    )
-                state = self._init_state(p, keys)
-                code = self._codes.get(p)
-                lists = buckets.setdefault((p.device, p.dtype), [[], [], [], [], [], []])
-                lists[0].append(p)
-                lists[1].append(p.grad)
-                lists[2].append([state[k] for k in keys])
-                lists[3].append(code.bits if code is not None else None)
-                lists[4].append(code.group_base if code is not None else None)
-                lists[5].append(state["step"])
+        for index, group in enumerate(self.param_groups):
+            grads = [p.grad for p in group["params"]]
+            present = tuple(g is not None for g in grads)
+            plan = self._plans.get(index)
+            if plan is None or plan[0] != present:
+                plan = (present, self._plan(group, present))
+                self._plans[index] = plan
             hyper = self._hyper(group)
-            for lists in buckets.values():
-                _C.masked_step(self._ALGO, *lists, *hyper)
+            for positions, kernel_plan in plan[1]:
+                bucket_grads = [grads[i] for i in positions]
+                if any(g.is_sparse for g in bucket_grads):
+                    raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
+                kernel_plan.step(bucket_grads, *hyper)
         return loss
+
+    def _plan(self, group: dict, present: tuple[bool, ...]) -> list[tuple]:
+        """(positions in the group, kernel plan) per (device, dtype) bucket of the params that
+        have a grad. Cached across steps (rebuilt when masks, state or grads-present change):
+        assembling and converting the argument lists costs more than the kernels themselves for
+        networks of many small tensors."""
+        keys = self._state_keys(group)
+        buckets: dict[tuple, tuple[list, ...]] = {}
+        for i, p in enumerate(group["params"]):
+            if not present[i]:
+                continue
+            if p.dtype not in _SUPPORTED_DTYPES:
+                raise ValueError(
+                    f"{type(self).__name__} supports float32, float16 and bfloat16 params; "
+                    f"param of shape {tuple(p.shape)} is {p.dtype}"
+                )
+            state = self._init_state(p, keys)
+            code = self._codes.get(p)
+            lists = buckets.setdefault((p.device, p.dtype), ([], [], [], [], [], []))
+            lists[0].append(i)
+            lists[1].append(p)
+            lists[2].append([state[k] for k in keys])
+            lists[3].append(code.bits if code is not None else None)
+            lists[4].append(code.group_base if code is not None else None)
+            lists[5].append(state["step"])
+        return [(lists[0], _C.StepPlan(self._ALGO, *lists[1:])) for lists in buckets.values()]
 
     # --- state dicts --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -162,6 +178,7 @@ class _MaskedOptimizer(Optimizer):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Loads a state dict of this class or of torch.optim.Adam / RMSprop."""
+        self._plans.clear()
         super().load_state_dict(state_dict)
         for group in self.param_groups:
             self._check_group(group)
@@ -186,8 +203,14 @@ class _MaskedOptimizer(Optimizer):
         state["_codes"] = self._codes
         return state
 
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """As ``torch.optim.Optimizer.add_param_group`` (new params are dense until ``set_masks``)."""
+        getattr(self, "_plans", {}).clear()
+        super().add_param_group(param_group)
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         codes = state.pop("_codes", None)
+        self._plans = {}
         super().__setstate__(state)
         if codes is not None:
             self._codes = codes

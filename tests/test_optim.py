@@ -314,6 +314,53 @@ def test_param_groups_mixed_dtypes_and_params_without_grad(isa):
     torch.testing.assert_close(b.detach().float(), twins[1].detach().float(), rtol=2e-2, atol=2e-2)
 
 
+def test_cached_step_plan_follows_grads_masks_state_and_new_groups(device):
+    """The per-group kernel argument lists are cached across steps: every change that must
+    rebuild them (a grad appearing or vanishing, new masks, a loaded state, a new group) does."""
+    params, masks = make_problem([(30, 4), (57,), (9,)], 0.5, device, seed=11)
+    opt = MaskedAdam(params, masks, lr=1e-2)
+    twins, twin_opt = torch_twin("adam", params, masks, dict(lr=1e-2))
+    plan = [True, True, True]
+    for s in range(8):
+        if s == 2:
+            plan = [True, False, True]  # param 1 without grad: skipped, then back
+        elif s == 4:
+            plan = [True, True, True]
+        elif s == 5:
+            masks = [m & (torch.rand(m.shape, device=device) < 0.7) for m in masks]
+            opt.set_masks(masks)
+            with torch.no_grad():
+                for t, m in zip(twins, masks, strict=True):
+                    t.mul_(m)
+                    for key in ("exp_avg", "exp_avg_sq"):
+                        twin_opt.state[t][key].mul_(m)
+        elif s == 6:
+            for t in twins:  # a state that differs from the live one
+                twin_opt.state[t]["exp_avg"].mul_(0.5)
+                twin_opt.state[t]["step"].add_(3)
+            opt.load_state_dict(twin_opt.state_dict())
+        grads = random_grads(params, 100 + s)
+        for p, t, g, m, on in zip(params, twins, grads, masks, plan, strict=True):
+            p.grad = g.clone() if on else None
+            t.grad = torch.where(m, g, torch.zeros_like(g)) if on else None
+        opt.step()
+        twin_opt.step()
+        for p, t in zip(params, twins, strict=True):
+            torch.testing.assert_close(p.detach(), t.detach(), rtol=1e-6, atol=1e-7, msg=f"step {s}")
+    extra = torch.nn.Parameter(torch.randn(13, device=device))
+    twin_extra = extra.detach().clone().requires_grad_()
+    opt.add_param_group({"params": [extra]})
+    twin_opt.add_param_group({"params": [twin_extra]})
+    g = torch.randn(13, device=device)
+    extra.grad, twin_extra.grad = g.clone(), g.clone()
+    for p, t in zip(params, twins, strict=True):
+        p.grad = t.grad = None
+    opt.step()
+    twin_opt.step()
+    torch.testing.assert_close(extra.detach(), twin_extra.detach(), rtol=1e-6, atol=1e-7)
+    assert_pruned_zero(opt, params + [extra], masks + [torch.ones(13, dtype=torch.bool, device=device)])
+
+
 def test_non_contiguous_params(device, isa):
     base = torch.randn(40, 30, device=device)
     mask = torch.rand(30, 40, device=device) < 0.4

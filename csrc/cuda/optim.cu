@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <stdexcept>
 
 #include "../common/functors.h"
 #include "cuda_check.h"
@@ -130,7 +132,7 @@ __device__ __forceinline__ void step_dense(const TensorSlot& t, const OptimHyper
 // Masked tensor: the warp packs the kept elements of its groups into shared memory (their state
 // is one contiguous compacted range), steps them with every lane busy and coalesced state
 // accesses, then writes p back with zeros at pruned positions.
-template <class Fn, DType D>
+template <class Fn, DType D, bool Hoist>
 __device__ __forceinline__ void step_masked(const TensorSlot& t, const OptimHyper& h, int64_t group0, int lane,
                                             float* sp, float* sg) {
   using E = DevElem<D>;
@@ -143,8 +145,10 @@ __device__ __forceinline__ void step_masked(const TensorSlot& t, const OptimHype
   unsigned keep[kGroupsPerWarp];
   int rank[kGroupsPerWarp];
   int total = 0;
-#pragma unroll
-  for (int u = 0; u < kGroupsPerWarp; ++u) {
+  // Three stages per group: mask words -> ranks, loads of p and g, staging of the kept values.
+  // Hoist runs each stage for all groups before the next, so all of the warp's loads are in
+  // flight together; otherwise each group goes through all three before the next starts.
+  auto ranks = [&](int u) {
     const int64_t group = group0 + u;
     uint4 w = make_uint4(0, 0, 0, 0);
     if (group < n_groups) w = __ldg(reinterpret_cast<const uint4*>(t.bits) + group);  // 16-byte aligned
@@ -153,24 +157,47 @@ __device__ __forceinline__ void step_masked(const TensorSlot& t, const OptimHype
     int before = __popc(words[wi] & ((1u << shift) - 1u));
 #pragma unroll
     for (int k = 0; k < 3; ++k) before += k < wi ? __popc(words[k]) : 0;
-    const int64_t e = group * 128 + 4 * lane;
-    const unsigned present = existing(e, t.n);
+    const unsigned present = existing(group * 128 + 4 * lane, t.n);
     keep[u] = (words[wi] >> shift) & 0xfu & present;
     rank[u] = total + before;
     total += __popc(w.x) + __popc(w.y) + __popc(w.z) + __popc(w.w);
-    if (keep[u]) {
-      float pv[4], gv[4];
-      const bool vec = aligned && present == 0xfu;
-      load4<D>(p, e, present, vec, false, pv);
-      load4<D>(g, e, keep[u], vec, true, gv);
-      int r = rank[u];
+  };
+  auto loads = [&](int u, float(&pv)[4], float(&gv)[4]) {
+    const int64_t e = (group0 + u) * 128 + 4 * lane;
+    const unsigned present = existing(e, t.n);
+    const bool vec = aligned && present == 0xfu;
+    load4<D>(p, e, present, vec, false, pv);
+    load4<D>(g, e, keep[u], vec, true, gv);
+  };
+  auto staging = [&](int u, const float(&pv)[4], const float(&gv)[4]) {
+    int r = rank[u];
 #pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        if ((keep[u] >> j) & 1u) {
-          sp[stage(r)] = pv[j];
-          sg[stage(r)] = gv[j];
-          ++r;
-        }
+    for (int j = 0; j < 4; ++j) {
+      if ((keep[u] >> j) & 1u) {
+        sp[stage(r)] = pv[j];
+        sg[stage(r)] = gv[j];
+        ++r;
+      }
+    }
+  };
+  if constexpr (Hoist) {
+    float pv[kGroupsPerWarp][4], gv[kGroupsPerWarp][4];
+#pragma unroll
+    for (int u = 0; u < kGroupsPerWarp; ++u) ranks(u);
+#pragma unroll
+    for (int u = 0; u < kGroupsPerWarp; ++u)
+      if (keep[u]) loads(u, pv[u], gv[u]);
+#pragma unroll
+    for (int u = 0; u < kGroupsPerWarp; ++u)
+      if (keep[u]) staging(u, pv[u], gv[u]);
+  } else {
+#pragma unroll
+    for (int u = 0; u < kGroupsPerWarp; ++u) {
+      ranks(u);
+      if (keep[u]) {
+        float pv[4], gv[4];
+        loads(u, pv, gv);
+        staging(u, pv, gv);
       }
     }
   }
@@ -205,17 +232,19 @@ __device__ __forceinline__ void step_masked(const TensorSlot& t, const OptimHype
     const int64_t e = (group0 + u) * 128 + 4 * lane;
     const unsigned present = existing(e, t.n);
     if (!present) continue;
-    float pv[4];
+    float out[4];
     int r = rank[u];
 #pragma unroll
-    for (int j = 0; j < 4; ++j) pv[j] = (keep[u] >> j) & 1u ? sp[stage(r++)] : 0.0f;
-    store4<D>(p, e, present, aligned && present == 0xfu, pv);
+    for (int j = 0; j < 4; ++j) out[j] = (keep[u] >> j) & 1u ? sp[stage(r++)] : 0.0f;
+    store4<D>(p, e, present, aligned && present == 0xfu, out);
   }
   __syncwarp();  // sp/sg are reused by the warp's next tile
 }
 
-template <class Fn, DType D>
-__global__ void __launch_bounds__(kThreads) step_kernel(const __grid_constant__ StepLaunch a) {
+// MinBlocks (resident blocks per SM the register allocation must allow) and Hoist are tuning
+// choices measured by bench/gpu_profile.py; kDefaultVariant picks the one used.
+template <class Fn, DType D, int MinBlocks, bool Hoist>
+__global__ void __launch_bounds__(kThreads, MinBlocks) step_kernel(const __grid_constant__ StepLaunch a) {
   __shared__ float sp[kWarps][kStage];
   __shared__ float sg[kWarps][kStage];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -228,17 +257,30 @@ __global__ void __launch_bounds__(kThreads) step_kernel(const __grid_constant__ 
     if (t.bits == nullptr) {
       step_dense<Fn, D>(t, a.h, group0 * 128, lane);
     } else {
-      step_masked<Fn, D>(t, a.h, group0, lane, sp[warp], sg[warp]);
+      step_masked<Fn, D, Hoist>(t, a.h, group0, lane, sp[warp], sg[warp]);
     }
   }
 }
 
-template <class Fn, DType D>
-void launch(const TensorSlot* slots, int64_t n_slots, const OptimHyper& h, cudaStream_t stream) {
-  int device = 0, sms = 0, per_sm = 0;
+// Resident blocks per SM times SMs, per device, computed once per kernel instantiation.
+template <class Kernel>
+int64_t persistent_grid(Kernel kernel) {
+  static int cached[64] = {};  // benign race: every thread computes the same value
+  int device = 0;
   cuda_check(cudaGetDevice(&device), "cudaGetDevice");
+  if (device < 64 && cached[device] > 0) return cached[device];
+  int sms = 0, per_sm = 0;
   cuda_check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute");
-  cuda_check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, step_kernel<Fn, D>, kThreads, 0), "occupancy");
+  cuda_check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, 0), "occupancy");
+  const int grid = sms * std::max(per_sm, 1);
+  if (device < 64) cached[device] = grid;
+  return grid;
+}
+
+template <class Fn, DType D, int MinBlocks, bool Hoist>
+void launch(const TensorSlot* slots, int64_t n_slots, const OptimHyper& h, cudaStream_t stream) {
+  const auto kernel = step_kernel<Fn, D, MinBlocks, Hoist>;
+  const int64_t max_grid = persistent_grid(kernel);
   for (int64_t first = 0; first < n_slots; first += kMaxSlotsPerLaunch) {
     StepLaunch a{};
     a.n_slots = static_cast<int32_t>(std::min<int64_t>(kMaxSlotsPerLaunch, n_slots - first));
@@ -250,9 +292,32 @@ void launch(const TensorSlot* slots, int64_t n_slots, const OptimHyper& h, cudaS
     }
     const int64_t n_tiles = a.tile_start[a.n_slots];
     if (n_tiles == 0) continue;
-    const int64_t grid = std::min<int64_t>(n_tiles, static_cast<int64_t>(sms) * std::max(per_sm, 1));
-    step_kernel<Fn, D><<<static_cast<unsigned>(grid), kThreads, 0, stream>>>(a);
+    const int64_t grid = std::min<int64_t>(n_tiles, max_grid);
+    kernel<<<static_cast<unsigned>(grid), kThreads, 0, stream>>>(a);
     cuda_check(cudaGetLastError(), "step_kernel launch");
+  }
+}
+
+// Kernel variants (resident blocks per SM the registers must allow, loads hoisted):
+// 0 = (3, no): 80 registers, no spills; 1 = (4, no): 64 registers, spills; 2 = (2, yes);
+// 3 = (3, yes): spills. LOTTERYFAST_CUDA_STEP_VARIANT overrides the default (for benchmarks only).
+constexpr int kDefaultVariant = 0;
+
+int step_variant() {
+  const char* env = std::getenv("LOTTERYFAST_CUDA_STEP_VARIANT");
+  if (env == nullptr || *env == '\0') return kDefaultVariant;
+  const int v = std::atoi(env);
+  if (v < 0 || v > 3) throw std::invalid_argument("LOTTERYFAST_CUDA_STEP_VARIANT must be 0..3");
+  return v;
+}
+
+template <class Fn, DType D>
+void launch_variant(const TensorSlot* slots, int64_t n_slots, const OptimHyper& h, cudaStream_t stream) {
+  switch (step_variant()) {
+    case 0: return launch<Fn, D, 3, false>(slots, n_slots, h, stream);
+    case 1: return launch<Fn, D, 4, false>(slots, n_slots, h, stream);
+    case 2: return launch<Fn, D, 2, true>(slots, n_slots, h, stream);
+    default: return launch<Fn, D, 3, true>(slots, n_slots, h, stream);
   }
 }
 
@@ -262,9 +327,9 @@ void step_cuda(Algo algo, DType dtype, const TensorSlot* slots, int64_t n_slots,
                cudaStream_t stream) {
   visit_functor(algo, h, [&]<class Fn>() {
     switch (dtype) {
-      case DType::F32: return launch<Fn, DType::F32>(slots, n_slots, h, stream);
-      case DType::F16: return launch<Fn, DType::F16>(slots, n_slots, h, stream);
-      case DType::BF16: return launch<Fn, DType::BF16>(slots, n_slots, h, stream);
+      case DType::F32: return launch_variant<Fn, DType::F32>(slots, n_slots, h, stream);
+      case DType::F16: return launch_variant<Fn, DType::F16>(slots, n_slots, h, stream);
+      case DType::BF16: return launch_variant<Fn, DType::BF16>(slots, n_slots, h, stream);
       default: throw std::invalid_argument("unsupported dtype for the masked optimizer step");
     }
   });

@@ -13,19 +13,17 @@
 namespace lf {
 namespace {
 
-void masked_step(int64_t algo, std::vector<at::Tensor> params, std::vector<at::Tensor> grads,
-                 std::vector<std::vector<at::Tensor>> states, std::vector<std::optional<at::Tensor>> bits,
-                 std::vector<std::optional<at::Tensor>> group_base, std::vector<at::Tensor> steps, double lr, double beta1,
-                 double beta2, double alpha, double momentum, double eps, double weight_decay, bool maximize, bool centered) {
-  if (params.empty()) return;
-  TORCH_CHECK_VALUE(algo == 0 || algo == 1, "masked_step: unknown algorithm ", algo);
-  StepArgs a{static_cast<Algo>(algo), std::move(params), std::move(grads), std::move(states), std::move(bits),
-             std::move(group_base), std::move(steps), lr, beta1, beta2, OptimHyper{}};
+OptimHyper kernel_hyper(double lr, double beta1, double beta2, double alpha, double momentum, double eps,
+                        double weight_decay, bool maximize, bool centered) {
   // 1 - beta in double first, as torch.optim passes (1 - beta) as a Python float.
-  a.hyper = OptimHyper{static_cast<float>(lr),      static_cast<float>(beta1),        static_cast<float>(1.0 - beta1),
-                       static_cast<float>(beta2),   static_cast<float>(1.0 - beta2),  static_cast<float>(alpha),
-                       static_cast<float>(1.0 - alpha), static_cast<float>(momentum), static_cast<float>(eps),
-                       static_cast<float>(weight_decay), maximize, centered};
+  return OptimHyper{static_cast<float>(lr),        static_cast<float>(beta1),       static_cast<float>(1.0 - beta1),
+                    static_cast<float>(beta2),     static_cast<float>(1.0 - beta2), static_cast<float>(alpha),
+                    static_cast<float>(1.0 - alpha), static_cast<float>(momentum), static_cast<float>(eps),
+                    static_cast<float>(weight_decay), maximize, centered};
+}
+
+void run_step(const StepArgs& a) {
+  if (a.params.empty()) return;
   const DType dtype = kernel_dtype(a.params[0]);
   TORCH_CHECK_VALUE(dtype != DType::F64, "masked optimizers support float32, float16 and bfloat16 params, not float64");
   if (a.params[0].is_cuda()) {
@@ -37,6 +35,51 @@ void masked_step(int64_t algo, std::vector<at::Tensor> params, std::vector<at::T
   step_cpu(a.algo, dtype, prepared.slots.data(), static_cast<int64_t>(prepared.slots.size()), a.hyper);
   finish_step(prepared);
 }
+
+Algo checked_algo(int64_t algo) {
+  TORCH_CHECK_VALUE(algo == 0 || algo == 1, "masked_step: unknown algorithm ", algo);
+  return static_cast<Algo>(algo);
+}
+
+void masked_step(int64_t algo, std::vector<at::Tensor> params, std::vector<at::Tensor> grads,
+                 std::vector<std::vector<at::Tensor>> states, std::vector<std::optional<at::Tensor>> bits,
+                 std::vector<std::optional<at::Tensor>> group_base, std::vector<at::Tensor> steps, double lr, double beta1,
+                 double beta2, double alpha, double momentum, double eps, double weight_decay, bool maximize, bool centered) {
+  const StepArgs a{checked_algo(algo), std::move(params), std::move(grads), std::move(states), std::move(bits),
+                   std::move(group_base), std::move(steps), lr, beta1, beta2,
+                   kernel_hyper(lr, beta1, beta2, alpha, momentum, eps, weight_decay, maximize, centered)};
+  run_step(a);
+}
+
+// The arguments of masked_step that stay the same from step to step (params, state, masks,
+// step counters), converted from Python once: only the grads and hyper-parameters cross per step.
+class StepPlan {
+ public:
+  StepPlan(int64_t algo, std::vector<at::Tensor> params, std::vector<std::vector<at::Tensor>> states,
+           std::vector<std::optional<at::Tensor>> bits, std::vector<std::optional<at::Tensor>> group_base,
+           std::vector<at::Tensor> steps)
+      : args_{checked_algo(algo), std::move(params), {}, std::move(states), std::move(bits), std::move(group_base),
+              std::move(steps), 0.0, 0.0, 0.0, OptimHyper{}} {}
+
+  void step(std::vector<at::Tensor> grads, double lr, double beta1, double beta2, double alpha, double momentum,
+            double eps, double weight_decay, bool maximize, bool centered) {
+    args_.grads = std::move(grads);
+    args_.lr = lr;
+    args_.beta1 = beta1;
+    args_.beta2 = beta2;
+    args_.hyper = kernel_hyper(lr, beta1, beta2, alpha, momentum, eps, weight_decay, maximize, centered);
+    try {
+      run_step(args_);
+    } catch (...) {
+      args_.grads.clear();
+      throw;
+    }
+    args_.grads.clear();  // the plan must not keep the grads alive
+  }
+
+ private:
+  StepArgs args_;
+};
 
 at::Device common_device(const std::vector<at::Tensor>& tensors, const std::vector<std::optional<at::Tensor>>& masks) {
   at::Device device = tensors.empty() ? at::Device(at::kCPU) : tensors[0].device();
@@ -119,6 +162,11 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   // The kernels touch no Python object: other Python threads run while they work.
   using release = py::call_guard<py::gil_scoped_release>;
   m.def("masked_step", &lf::masked_step, release(), "One fused masked optimizer step over a list of tensors");
+  py::class_<lf::StepPlan>(m, "StepPlan", "masked_step's per-step-constant arguments, converted once")
+      .def(py::init<int64_t, std::vector<at::Tensor>, std::vector<std::vector<at::Tensor>>,
+                    std::vector<std::optional<at::Tensor>>, std::vector<std::optional<at::Tensor>>,
+                    std::vector<at::Tensor>>())
+      .def("step", &lf::StepPlan::step, release(), "One masked step with these grads and hyper-parameters");
   m.def("kth_smallest", &lf::kth_smallest, release(), "Exact k-th smallest magnitude over tensors (radix select)");
   m.def("prune", &lf::prune, release(), "Global magnitude pruning of a fraction of the unpruned entries");
   m.def("cpu_isa", [] { return lf::isa_name(lf::active_cpu_isa()); }, "CPU instruction set the kernels use");

@@ -6,56 +6,31 @@ Files are checked against the SHA256SUMS shipped beside them (when present) befo
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from lotteryfast.data import locations
+from lotteryfast.data.checksums import DataError, verify_sums
+
+__all__ = ["SPLITS", "Corpus", "DataError", "batchify", "default_dir", "load", "verify"]
 
 SPLITS = ("train", "valid", "test")
 
 
 def default_dir() -> Path:
     """$LOTTERYFAST_DATA/wikitext-2, else ../shared/data/wikitext-2 beside the checkout (or the cwd)."""
-    import os
-
-    if os.environ.get("LOTTERYFAST_DATA"):
-        return Path(os.environ["LOTTERYFAST_DATA"]) / "wikitext-2"
-    candidates = [Path(__file__).resolve().parents[3], Path.cwd().resolve().parent]
-    for root in candidates:
-        if (root / "shared" / "data" / "wikitext-2").is_dir():
-            return root / "shared" / "data" / "wikitext-2"
-    return candidates[0] / "shared" / "data" / "wikitext-2"
-
-
-class DataError(ValueError):
-    """A data file is missing or corrupt."""
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return locations.default_dir("wikitext-2")
 
 
 def verify(directory: Path) -> None:
     """Raises DataError naming the file if a split is missing or does not match SHA256SUMS."""
-    for split in SPLITS:
-        path = directory / f"wiki.{split}.tokens"
+    paths = [directory / f"wiki.{split}.tokens" for split in SPLITS]
+    for path in paths:
         if not path.is_file():
             raise DataError(f"WikiText-2 file {path.name} not found in {directory} (pass --data DIR)")
-    sums = directory / "SHA256SUMS"
-    if not sums.is_file():
-        return
-    for line in sums.read_text().splitlines():
-        if not line.strip():
-            continue
-        digest, name = line.split()[0], line.split()[-1].lstrip("*")
-        path = directory / name
-        if path.is_file() and _sha256(path) != digest:
-            raise DataError(f"{path} does not match its SHA256 in {sums} (corrupt or different version)")
+    verify_sums(directory / "SHA256SUMS", paths)
 
 
 @dataclass
