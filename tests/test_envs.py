@@ -1,11 +1,12 @@
 """The batched CartPole against gymnasium's CartPole, step for step."""
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
-from lotteryfast.envs.classic import AcrobotBatch, CartPoleBatch, GymBatch
+gym = pytest.importorskip("gymnasium")
+
+from lotteryfast.envs.classic import AcrobotBatch, CartPoleBatch, GymBatch  # noqa: E402
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -132,7 +132,7 @@ __device__ __forceinline__ void step_dense(const TensorSlot& t, const OptimHyper
 // Masked tensor: the warp packs the kept elements of its groups into shared memory (their state
 // is one contiguous compacted range), steps them with every lane busy and coalesced state
 // accesses, then writes p back with zeros at pruned positions.
-template <class Fn, DType D, bool Hoist>
+template <class Fn, DType D, int Hoist>
 __device__ __forceinline__ void step_masked(const TensorSlot& t, const OptimHyper& h, int64_t group0, int lane,
                                             float* sp, float* sg) {
   using E = DevElem<D>;
@@ -146,8 +146,6 @@ __device__ __forceinline__ void step_masked(const TensorSlot& t, const OptimHype
   int rank[kGroupsPerWarp];
   int total = 0;
   // Three stages per group: mask words -> ranks, loads of p and g, staging of the kept values.
-  // Hoist runs each stage for all groups before the next, so all of the warp's loads are in
-  // flight together; otherwise each group goes through all three before the next starts.
   auto ranks = [&](int u) {
     const int64_t group = group0 + u;
     uint4 w = make_uint4(0, 0, 0, 0);
@@ -180,17 +178,9 @@ __device__ __forceinline__ void step_masked(const TensorSlot& t, const OptimHype
       }
     }
   };
-  if constexpr (Hoist) {
-    float pv[kGroupsPerWarp][4], gv[kGroupsPerWarp][4];
-#pragma unroll
-    for (int u = 0; u < kGroupsPerWarp; ++u) ranks(u);
-#pragma unroll
-    for (int u = 0; u < kGroupsPerWarp; ++u)
-      if (keep[u]) loads(u, pv[u], gv[u]);
-#pragma unroll
-    for (int u = 0; u < kGroupsPerWarp; ++u)
-      if (keep[u]) staging(u, pv[u], gv[u]);
-  } else {
+  // Groups run through the three stages in runs of Hoist: a run's loads are all in flight
+  // together (more bytes in flight per warp, more registers).
+  if constexpr (Hoist == 1) {
 #pragma unroll
     for (int u = 0; u < kGroupsPerWarp; ++u) {
       ranks(u);
@@ -199,6 +189,19 @@ __device__ __forceinline__ void step_masked(const TensorSlot& t, const OptimHype
         loads(u, pv, gv);
         staging(u, pv, gv);
       }
+    }
+  } else {
+#pragma unroll
+    for (int u0 = 0; u0 < kGroupsPerWarp; u0 += Hoist) {
+      float pv[Hoist][4], gv[Hoist][4];
+#pragma unroll
+      for (int u = u0; u < u0 + Hoist; ++u) ranks(u);
+#pragma unroll
+      for (int u = u0; u < u0 + Hoist; ++u)
+        if (keep[u]) loads(u, pv[u - u0], gv[u - u0]);
+#pragma unroll
+      for (int u = u0; u < u0 + Hoist; ++u)
+        if (keep[u]) staging(u, pv[u - u0], gv[u - u0]);
     }
   }
   __syncwarp();
@@ -241,9 +244,9 @@ __device__ __forceinline__ void step_masked(const TensorSlot& t, const OptimHype
   __syncwarp();  // sp/sg are reused by the warp's next tile
 }
 
-// MinBlocks (resident blocks per SM the register allocation must allow) and Hoist are tuning
-// choices measured by bench/gpu_profile.py; kDefaultVariant picks the one used.
-template <class Fn, DType D, int MinBlocks, bool Hoist>
+// MinBlocks (resident blocks per SM the register allocation must allow) and Hoist (groups whose
+// loads are issued together) are tuning choices measured by bench/gpu_profile.py.
+template <class Fn, DType D, int MinBlocks, int Hoist>
 __global__ void __launch_bounds__(kThreads, MinBlocks) step_kernel(const __grid_constant__ StepLaunch a) {
   __shared__ float sp[kWarps][kStage];
   __shared__ float sg[kWarps][kStage];
@@ -277,7 +280,7 @@ int64_t persistent_grid(Kernel kernel) {
   return grid;
 }
 
-template <class Fn, DType D, int MinBlocks, bool Hoist>
+template <class Fn, DType D, int MinBlocks, int Hoist>
 void launch(const TensorSlot* slots, int64_t n_slots, const OptimHyper& h, cudaStream_t stream) {
   const auto kernel = step_kernel<Fn, D, MinBlocks, Hoist>;
   const int64_t max_grid = persistent_grid(kernel);
@@ -298,14 +301,14 @@ void launch(const TensorSlot* slots, int64_t n_slots, const OptimHyper& h, cudaS
   }
 }
 
-// Kernel variants (resident blocks per SM the registers must allow, loads hoisted):
-// 0 = (3, no): 80 registers, no spills; 1 = (4, no): 64 registers, spills; 2 = (2, yes);
-// 3 = (3, yes): spills. LOTTERYFAST_CUDA_STEP_VARIANT overrides the default (for benchmarks only).
-constexpr int kDefaultVariant = 0;
-
+// Kernel variants (resident blocks per SM the registers must allow, groups loaded together):
+// 0 = (3, 1); 1 = (3, 2); 2 = (3, 4); 3 = (4, 1). Measured on an H200 (bench/RESULTS.md):
+// hoisting pays where it fits in the registers (single-state RMSprop), not where it spills (Adam).
+// LOTTERYFAST_CUDA_STEP_VARIANT overrides the choice (for benchmarks and tests of every variant).
+template <class Fn>
 int step_variant() {
   const char* env = std::getenv("LOTTERYFAST_CUDA_STEP_VARIANT");
-  if (env == nullptr || *env == '\0') return kDefaultVariant;
+  if (env == nullptr || *env == '\0') return Fn::kStates == 1 ? 2 : 0;
   const int v = std::atoi(env);
   if (v < 0 || v > 3) throw std::invalid_argument("LOTTERYFAST_CUDA_STEP_VARIANT must be 0..3");
   return v;
@@ -313,11 +316,11 @@ int step_variant() {
 
 template <class Fn, DType D>
 void launch_variant(const TensorSlot* slots, int64_t n_slots, const OptimHyper& h, cudaStream_t stream) {
-  switch (step_variant()) {
-    case 0: return launch<Fn, D, 3, false>(slots, n_slots, h, stream);
-    case 1: return launch<Fn, D, 4, false>(slots, n_slots, h, stream);
-    case 2: return launch<Fn, D, 2, true>(slots, n_slots, h, stream);
-    default: return launch<Fn, D, 3, true>(slots, n_slots, h, stream);
+  switch (step_variant<Fn>()) {
+    case 0: return launch<Fn, D, 3, 1>(slots, n_slots, h, stream);
+    case 1: return launch<Fn, D, 3, 2>(slots, n_slots, h, stream);
+    case 2: return launch<Fn, D, 3, 4>(slots, n_slots, h, stream);
+    default: return launch<Fn, D, 4, 1>(slots, n_slots, h, stream);
   }
 }
 
