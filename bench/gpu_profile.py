@@ -33,6 +33,13 @@ def timed(fn, repeats=20):
     return statistics.median(out)
 
 
+def copy_bandwidth(numel: int) -> float:
+    """Bytes per second (read + write) of a device-to-device copy of numel floats."""
+    src = torch.randn(numel, device="cuda")
+    dst = torch.empty_like(src)
+    return 2 * src.numel() * 4 / timed(lambda: dst.copy_(src))
+
+
 def min_bytes(numel: int, kept: int, n_states: int, masked: bool) -> int:
     """p read + write, g read, the kept entries' state read + write, the packed mask + group bases."""
     return 12 * numel + 8 * n_states * kept + (numel * 3 // 16 if masked else 0)
@@ -59,10 +66,7 @@ def main():
         opt.step()
         torch.cuda.synchronize()
         return
-    src = torch.randn(per * 4, device="cuda")
-    dst = torch.empty_like(src)
-    bw = 2 * src.numel() * 4 / timed(lambda: dst.copy_(src))
-    del src, dst
+    bw = copy_bandwidth(per * 4)
     print(f"copy {bw / 1e9:.0f} GB/s; {args.numel / 1e6:.0f}M params in {args.tensors} tensors")
     print("| variant | optimizer | density | ms | GB/s | % copy |")
     print("|---|---|---|---|---|---|")

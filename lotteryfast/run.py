@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-TASKS = ("cartpole", "acrobot", "lunarlander", "lstm")
+TASKS = ("cartpole", "acrobot", "lunarlander", "lstm", "mt")
 PRESETS = ("quick", "paper")
 
 
@@ -51,7 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="training epochs N per ticket (override the preset)")
     p.add_argument("--games-per-epoch", type=int, help="RL tasks: games M per epoch (override the preset)")
     p.add_argument("--batches-per-epoch", type=int, help="lstm: batches per epoch (default: the whole split)")
-    p.add_argument("--data", help="lstm: WikiText-2 directory (default ../shared/data/wikitext-2)")
+    p.add_argument("--data", help="lstm: WikiText-2 directory; mt: root of the named datasets (default ../shared/data)")
+    p.add_argument("--updates", type=int, help="mt: training updates per ticket (override the preset)")
+    p.add_argument("--dataset", help="mt: multi30k, wmt14-sample or a directory of {train,valid,test}.{src,tgt} files")
+    p.add_argument(
+        "--prune-scope", help="mt: all (every weight, the default) or layers (attention + feed-forward only)"
+    )
     p.add_argument("--out", type=Path, help="run directory (default: runs/<task>-<preset>-<config hash>)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
@@ -73,14 +78,15 @@ def resolve(args: argparse.Namespace):
     spec = SPECS[args.task]()
     task_cfg, lottery = spec.presets[args.preset]
     lottery = dict(lottery)
-    for field in ("epochs", "games_per_epoch", "batches_per_epoch", "data"):
+    text_fields = ("data", "dataset", "prune_scope")
+    for field in ("epochs", "games_per_epoch", "batches_per_epoch", "updates", *text_fields):
         value = getattr(args, field)
         if value is None:
             continue
         flag = "--" + field.replace("_", "-")
         if field not in spec.options:
             raise ValueError(f"{flag} does not apply to {args.task}")
-        if field != "data" and value < 1:
+        if field not in text_fields and value < 1:
             raise ValueError(f"{flag} must be >= 1, got {value}")
         task_cfg = dataclasses.replace(task_cfg, **{field: value})
     for key in ("seeds", "levels", "rate"):
@@ -88,6 +94,10 @@ def resolve(args: argparse.Namespace):
             lottery[key] = getattr(args, key)
     if args.reset_to is not None:
         lottery["reset"] = args.reset_to
+    updates = getattr(task_cfg, "updates", None)
+    reset = str(lottery.get("reset", ""))
+    if updates is not None and reset.startswith("update:") and reset[7:].isdigit() and int(reset[7:]) > updates:
+        raise ValueError(f"late resetting point {reset} is past the {updates} training updates per ticket")
     tickets = tuple(t.strip() for t in args.tickets.split(",")) if args.tickets else ("wt", "rt")
     exclude = tuple(e.strip() for e in args.exclude.split(",") if e.strip()) if args.exclude else ()
     cfg = LotteryConfig(
@@ -145,17 +155,17 @@ def main(argv: list[str] | None = None) -> int:
         device = distributed.init_from_env(args.device)
         writer = distributed.is_writer()
         run = RunDir(out, resolved, writer=writer)
-        task = spec.build(task_cfg, device)
+        task = spec.build(task_cfg, device, run.path, writer)
     except (ValueError, RunConfigMismatchError, OSError, DataError) as err:
         if writer:
             print(f"lotteryfast.run: error: {err}", file=sys.stderr)
         return 2
     say = print if writer else (lambda *a, **k: None)
-    epochs = getattr(task_cfg, "epochs", "?")
+    length = f"{task_cfg.epochs} epochs" if hasattr(task_cfg, "epochs") else f"{task_cfg.updates} updates"
     say(
         f"lotteryfast: {task.name}, {cfg.seeds} seed(s), {cfg.levels} level(s) at rate {cfg.rate} "
         f"({'one-shot' if cfg.one_shot else 'iterative'}), reset {cfg.reset}, tickets {','.join(cfg.tickets)}; "
-        f"{epochs} epochs per ticket; {distributed.world_size()} process(es) -> {run.path}"
+        f"{length} per ticket; {distributed.world_size()} process(es) -> {run.path}"
     )
 
     def bar(total: int, desc: str):

@@ -358,7 +358,7 @@ def test_cached_step_plan_follows_grads_masks_state_and_new_groups(device):
     opt.step()
     twin_opt.step()
     torch.testing.assert_close(extra.detach(), twin_extra.detach(), rtol=1e-6, atol=1e-7)
-    assert_pruned_zero(opt, params + [extra], masks + [torch.ones(13, dtype=torch.bool, device=device)])
+    assert_pruned_zero(opt, [*params, extra], [*masks, torch.ones(13, dtype=torch.bool, device=device)])
 
 
 def test_non_contiguous_params(device, isa):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 PAPER_LOTTERY = dict(seeds=3, levels=20, rate=0.2, reset="epoch:1")
@@ -17,7 +18,7 @@ class TaskSpec:
     name: str
     presets: dict[str, tuple[Any, dict]]
     options: tuple[str, ...]  # config fields the CLI may override (flag --a-b sets field a_b)
-    build: Callable[[Any, str], Any]
+    build: Callable[[Any, str, Path, bool], Any]  # (config, device, run directory, writes files)
 
 
 def _classic(name: str) -> TaskSpec:
@@ -29,7 +30,7 @@ def _classic(name: str) -> TaskSpec:
         name,
         {"paper": (paper, PAPER_LOTTERY), "quick": (dataclasses.replace(paper, **quick_cfg), quick_lottery)},
         ("epochs", "games_per_epoch"),
-        lambda cfg, device: ClassicControlTask(cfg, device=device),
+        lambda cfg, device, workdir, writer: ClassicControlTask(cfg, device=device),
     )
 
 
@@ -41,7 +42,20 @@ def _lstm() -> TaskSpec:
         "lstm",
         {"paper": (paper, PAPER_LOTTERY), "quick": (dataclasses.replace(paper, **QUICK[0]), QUICK[1])},
         ("epochs", "batches_per_epoch", "data"),
-        lambda cfg, device: LSTMLanguageModelTask(cfg, device=device),
+        lambda cfg, device, workdir, writer: LSTMLanguageModelTask(cfg, device=device),
+    )
+
+
+def _mt() -> TaskSpec:
+    from lotteryfast.tasks.mt import PAPER_LOTTERY as MT_LOTTERY
+    from lotteryfast.tasks.mt import QUICK, MTConfig, TranslationTask
+
+    paper = MTConfig()
+    return TaskSpec(
+        "mt",
+        {"paper": (paper, MT_LOTTERY), "quick": (dataclasses.replace(paper, **QUICK[0]), QUICK[1])},
+        ("updates", "dataset", "data", "prune_scope"),
+        lambda cfg, device, workdir, writer: TranslationTask(cfg, device=device, workdir=workdir, write_cache=writer),
     )
 
 
@@ -50,4 +64,5 @@ SPECS: dict[str, Callable[[], TaskSpec]] = {
     "acrobot": lambda: _classic("acrobot"),
     "lunarlander": lambda: _classic("lunarlander"),
     "lstm": _lstm,
+    "mt": _mt,
 }
