@@ -4,11 +4,10 @@ Weight decay is torch.optim.Adam's (added to the gradient), unlike fairseq's ``a
 the paper's recipe uses none.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: fairseq reads the config's field types at run time.
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, List  # noqa: UP035 (fairseq's config parser needs typing.List)
 
 from fairseq.dataclass import FairseqDataclass
 from fairseq.optim import FairseqOptimizer, register_optimizer
@@ -24,7 +23,7 @@ class MaskedAdamConfig(FairseqDataclass):
     adam_eps: float = field(default=1e-8, metadata={"help": "epsilon for Adam"})
     weight_decay: float = field(default=0.0, metadata={"help": "L2 weight decay (torch.optim.Adam's)"})
     masks: str = field(default="", metadata={"help": "masks file from `python -m lotteryfast.fairseq_plugin prune`"})
-    lr: list[float] = II("optimization.lr")  # noqa: RUF009 (fairseq's interpolation, as in its own optimizers)
+    lr: List[float] = II("optimization.lr")  # noqa: UP006, RUF009 (fairseq's own convention)
 
 
 @register_optimizer("masked_adam", dataclass=MaskedAdamConfig)
