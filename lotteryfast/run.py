@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-TASKS = ("cartpole", "acrobot", "lunarlander", "lstm", "mt")
+TASKS = ("cartpole", "acrobot", "lunarlander", "lstm", "mt", "atari")
 PRESETS = ("quick", "paper")
 
 
@@ -50,8 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exclude", help="comma-separated parameter names or prefixes to leave unpruned (e.g. fc0)")
     p.add_argument("--epochs", type=int, help="training epochs N per ticket (override the preset)")
     p.add_argument("--games-per-epoch", type=int, help="RL tasks: games M per epoch (override the preset)")
-    p.add_argument("--batches-per-epoch", type=int, help="lstm: batches per epoch (default: the whole split)")
+    p.add_argument("--batches-per-epoch", type=int, help="lstm: batches per epoch (default: the whole split); atari: M")
     p.add_argument("--data", help="lstm: WikiText-2 directory; mt: root of the named datasets (default ../shared/data)")
+    p.add_argument("--game", help="atari: the game, e.g. Breakout, SpaceInvaders (paper: 9 games)")
+    p.add_argument("--pool", help="atari: native (lotteryfast's C++ pool, default) or alepy (ale-py's AtariVectorEnv)")
+    p.add_argument("--num-envs", type=int, help="atari: games stepped in parallel (paper: 1024)")
+    p.add_argument("--threads", type=int, help="atari: emulator threads (default: one per core)")
     p.add_argument("--updates", type=int, help="mt: training updates per ticket (override the preset)")
     p.add_argument("--dataset", help="mt: multi30k, wmt14-sample or a directory of {train,valid,test}.{src,tgt} files")
     p.add_argument(
@@ -78,8 +82,9 @@ def resolve(args: argparse.Namespace):
     spec = SPECS[args.task]()
     task_cfg, lottery = spec.presets[args.preset]
     lottery = dict(lottery)
-    text_fields = ("data", "dataset", "prune_scope")
-    for field in ("epochs", "games_per_epoch", "batches_per_epoch", "updates", *text_fields):
+    text_fields = ("data", "dataset", "prune_scope", "game", "pool")
+    counts = ("epochs", "games_per_epoch", "batches_per_epoch", "updates", "num_envs", "threads")
+    for field in (*counts, *text_fields):
         value = getattr(args, field)
         if value is None:
             continue

@@ -146,3 +146,66 @@ class AtariPool:
     def _require_reset(self) -> None:
         if not self._reset_done:
             raise RuntimeError("call reset() before stepping")
+
+
+class AleVectorPool:
+    """ale-py's own C++ ``AtariVectorEnv`` behind AtariPool's synchronous interface (the
+    ``--pool alepy`` cross-check): same preprocessing options, same-step reset, torch outputs and
+    ``info["episode_return"]`` (the unclipped score of a game that just ended, else 0)."""
+
+    def __init__(self, game: str, num_envs: int, num_threads: int = 0, seed: int = 0, **preprocessing: Any):
+        import ale_py.vector_env
+
+        rom = rom_id(game)
+        from ale_py import roms
+
+        if rom not in roms.get_all_rom_ids():
+            raise ValueError(f"unknown game {game!r}; valid games: {', '.join(available_games())}")
+        if not isinstance(num_envs, int) or num_envs < 1:
+            raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+        self.preprocessing = pp = AtariPreprocessing(**preprocessing)
+        if pp.clip_rewards or not pp.max_pool:
+            raise ValueError("the alepy pool supports clip_rewards=False and max_pool=True only")
+        self.game, self.num_envs, self.batch_size, self.seed = game, num_envs, num_envs, seed
+        self._env = ale_py.vector_env.AtariVectorEnv(
+            rom,
+            num_envs,
+            num_threads=num_threads,
+            img_height=pp.height,
+            img_width=pp.width,
+            stack_num=pp.stack,
+            frameskip=pp.frameskip,
+            noop_max=pp.noop_max,
+            episodic_life=pp.episodic_life,
+            use_fire_reset=pp.fire_reset,
+            reward_clipping=False,
+            repeat_action_probability=pp.repeat_action_probability,
+            max_num_frames_per_episode=pp.max_episode_steps * pp.frameskip,
+            full_action_space=pp.full_action_space,
+            autoreset_mode="SameStep",
+        )
+        self._returns = torch.zeros(num_envs)
+
+    @property
+    def num_actions(self) -> int:
+        return int(self._env.single_action_space.n)
+
+    def reset(self, seed: int | None = None):
+        """Resets every game; returns (obs [N, S, H, W] uint8, info)."""
+        self.seed = self.seed if seed is None else seed
+        obs, _ = self._env.reset(seed=self.seed)
+        self._returns.zero_()
+        return torch.from_numpy(obs), {"episode_return": torch.zeros(self.num_envs)}
+
+    def step(self, actions: torch.Tensor):
+        """Steps every game; returns (obs, rewards, terminations, truncations, info)."""
+        obs, reward, term, trunc, _ = self._env.step(torch.as_tensor(actions).reshape(-1).numpy())
+        reward, term, trunc = torch.from_numpy(reward).float(), torch.from_numpy(term), torch.from_numpy(trunc)
+        self._returns += reward
+        done = term | trunc
+        ended = torch.where(done, self._returns, torch.zeros_like(self._returns))
+        self._returns[done] = 0.0
+        return torch.from_numpy(obs), reward, term, trunc, {"episode_return": ended}
+
+    def close(self) -> None:
+        self._env.close()

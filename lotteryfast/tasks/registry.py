@@ -59,10 +59,23 @@ def _mt() -> TaskSpec:
     )
 
 
+def _atari() -> TaskSpec:
+    from lotteryfast.tasks.atari import QUICK, AtariConfig, AtariTask
+
+    paper = AtariConfig()
+    return TaskSpec(
+        "atari",
+        {"paper": (paper, PAPER_LOTTERY), "quick": (dataclasses.replace(paper, **QUICK[0]), QUICK[1])},
+        ("epochs", "batches_per_epoch", "game", "pool", "num_envs", "threads"),
+        lambda cfg, device, workdir, writer: AtariTask(cfg, device=device),
+    )
+
+
 SPECS: dict[str, Callable[[], TaskSpec]] = {
     "cartpole": lambda: _classic("cartpole"),
     "acrobot": lambda: _classic("acrobot"),
     "lunarlander": lambda: _classic("lunarlander"),
     "lstm": _lstm,
     "mt": _mt,
+    "atari": _atari,
 }

@@ -1,0 +1,247 @@
+"""Atari with A2C and importance-factor correction (paper §3.2.3, Table 1), on our actor pool.
+
+ELF's setup: many game threads, each blocked every 6 steps; the trainer samples batches of 128
+rollouts from the common pool, so a batch may come from an older policy than the one it trains:
+the policy gradient is weighted by pi_current(a) / pi_old(a), clamped at 1.5. Entropy weight
+0.01; immediate rewards and advantages clipped to [-1, 1]; Adam (lr 1e-3, betas (0.9, 0.999),
+eps 1e-3) through MaskedAdam. A ticket trains N = 25 epochs of M = 1000 batches and scores the
+mean (unclipped) game score of the last L = 1024 finished episodes.
+
+Here one round steps all `num_envs` games `rollout` steps with the current policy (one batched
+inference per step), then trains on the round's rollouts in shuffled batches of `batch`; every
+batch after the first of a round is off-policy, as in ELF, and the importance factor corrects it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from lotteryfast.envs.atari import AleVectorPool, AtariPool
+from lotteryfast.models.atari_net import AtariNet, AtariNetConfig
+from lotteryfast.optim import MaskedAdam
+from lotteryfast.tasks.base import Member, MemberResult, Params
+
+POOLS = ("native", "alepy")
+
+
+@dataclass(frozen=True)
+class AtariConfig:
+    """Hyper-parameters (defaults: the paper's)."""
+
+    game: str = "Breakout"
+    pool: str = "native"  # native (lotteryfast.envs.AtariPool) or alepy (ale_py's AtariVectorEnv)
+    num_envs: int = 1024
+    threads: int = 0  # emulator threads (0: one per core)
+    rollout: int = 6
+    batch: int = 128  # rollouts per training batch
+    epochs: int = 25  # N
+    batches_per_epoch: int = 1000  # M
+    last_episodes: int = 1024  # L
+    lr: float = 1e-3
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-3
+    gamma: float = 0.99
+    entropy: float = 0.01
+    value_coef: float = 0.5
+    ratio_clamp: float = 1.5
+    reward_clip: float = 1.0
+    advantage_clip: float = 1.0
+    channels: tuple[int, int, int, int] = (64, 64, 64, 64)
+    hidden: int = 512
+    height: int = 105
+    width: int = 80
+    stack: int = 4
+    frameskip: int = 4
+    noop_max: int = 30
+
+    def __post_init__(self):
+        if self.pool not in POOLS:
+            raise ValueError(f"pool must be one of {', '.join(POOLS)}, got {self.pool!r}")
+        for name in ("num_envs", "rollout", "batch", "epochs", "batches_per_epoch", "last_episodes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.threads < 0:
+            raise ValueError(f"threads must be >= 1 (or 0 for one per core), got {self.threads}")
+        if self.batch > self.num_envs:
+            raise ValueError(f"batch ({self.batch} rollouts) must not exceed num_envs ({self.num_envs})")
+
+    @property
+    def net(self) -> AtariNetConfig:
+        return AtariNetConfig(tuple(self.channels), self.hidden, self.stack, self.height, self.width)
+
+
+# The quick preset: a narrower network (16-16-32-32 channels, MLP 256) on 32 Breakout games,
+# 2 epochs of 150 batches of 16 rollouts per ticket; reset after 1 epoch; 1 seed, 1 level.
+QUICK: tuple[dict, dict] = (
+    dict(
+        num_envs=32, batch=16, epochs=2, batches_per_epoch=150, last_episodes=64, channels=(16, 16, 32, 32), hidden=256
+    ),
+    dict(seeds=1, levels=1, rate=0.5, reset="epoch:1"),
+)
+
+
+def a2c_loss(
+    logits: torch.Tensor,
+    values: torch.Tensor,
+    actions: torch.Tensor,
+    behaviour_logp: torch.Tensor,
+    rewards: torch.Tensor,
+    dones: torch.Tensor,
+    cfg: AtariConfig,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """The importance-corrected A2C loss of a batch of rollouts.
+
+    logits [T+1, B, A] and values [T+1, B] of the current network on the T+1 observations of
+    each rollout (the last one bootstraps); actions, behaviour_logp (log pi_old(a)), rewards
+    (raw) and dones [T, B]. n-step returns from clipped rewards, advantages clipped, the policy
+    term weighted by min(pi/pi_old, clamp) (no gradient through the weight).
+    """
+    t_len = actions.size(0)
+    with torch.no_grad():
+        ret = values[t_len]
+        returns = torch.empty_like(values[:t_len])
+        clipped = rewards.clamp(-cfg.reward_clip, cfg.reward_clip)
+        for t in reversed(range(t_len)):
+            ret = clipped[t] + cfg.gamma * ret * (~dones[t]).float()
+            returns[t] = ret
+    logp_all = F.log_softmax(logits[:t_len], dim=-1)
+    logp = logp_all.gather(-1, actions[..., None]).squeeze(-1)
+    advantage = (returns - values[:t_len]).detach().clamp(-cfg.advantage_clip, cfg.advantage_clip)
+    ratio = (logp.detach() - behaviour_logp).exp().clamp(max=cfg.ratio_clamp)
+    policy = -(ratio * advantage * logp).mean()
+    value = 0.5 * (returns - values[:t_len]).pow(2).mean()
+    entropy = -(logp_all.exp() * logp_all).sum(-1).mean()
+    loss = policy + cfg.value_coef * value - cfg.entropy * entropy
+    stats = {"policy": policy, "value": value, "entropy": entropy, "ratio": ratio.mean()}
+    return loss, {k: float(v.detach()) for k, v in stats.items()}
+
+
+def make_pool(cfg: AtariConfig, seed: int):
+    """The configured actor pool (synchronous), reset with `seed`."""
+    pre = dict(height=cfg.height, width=cfg.width, stack=cfg.stack, frameskip=cfg.frameskip, noop_max=cfg.noop_max)
+    if cfg.pool == "native":
+        return AtariPool(cfg.game, cfg.num_envs, cfg.threads, seed=seed, **pre)
+    return AleVectorPool(cfg.game, cfg.num_envs, cfg.threads, seed=seed, **pre)
+
+
+class AtariTask:
+    """A2C on one Atari game; trains the members one after the other."""
+
+    metric_name = "mean score of the last episodes"
+    higher_is_better = True
+
+    def __init__(self, cfg: AtariConfig, device: str = "cpu"):
+        self.cfg = cfg
+        self.device = torch.device(device)
+        self.name = f"Atari {cfg.game} A2C ({cfg.pool} pool)"
+        probe = make_pool(dataclasses.replace(cfg, num_envs=1, batch=1, threads=1), 0)  # checks the game
+        self.n_actions = probe.num_actions
+        self.progress_units = cfg.epochs * cfg.batches_per_epoch
+
+    def build(self) -> AtariNet:
+        return AtariNet(self.n_actions, self.cfg.net).to(self.device)
+
+    def init_params(self, seed: int) -> Params:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            model = AtariNet(self.n_actions, self.cfg.net)
+        return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def prunable(self, names: list[str]) -> list[str]:
+        return list(names)
+
+    def train(self, members: list[Member], progress: object | None = None) -> list[MemberResult]:
+        return [self._train_one(m, progress) for m in members]
+
+    def _train_one(self, member: Member, progress) -> MemberResult:
+        cfg = self.cfg
+        model = self.build()
+        model.load_state_dict(member.params)
+        names = [n for n, _ in model.named_parameters()]
+        masks = [member.masks[n].to(self.device) if member.masks and n in member.masks else None for n in names]
+        opt = MaskedAdam(model.parameters(), masks, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
+        gen = torch.Generator().manual_seed(int(member.seed))
+        pool = make_pool(cfg, seed=int(member.seed))
+        obs, _ = pool.reset()
+        obs = obs.clone()
+        n, t_len = cfg.num_envs, cfg.rollout
+        episodes: deque[float] = deque(maxlen=cfg.last_episodes)
+        rewind, curve, batches, stats = None, [], 0, {}
+        total = cfg.epochs * cfg.batches_per_epoch
+        while batches < total:
+            frames = torch.empty((t_len + 1, n, *obs.shape[1:]), dtype=torch.uint8)
+            actions = torch.empty((t_len, n), dtype=torch.long)
+            behaviour = torch.empty((t_len, n))
+            rewards = torch.empty((t_len, n))
+            dones = torch.empty((t_len, n), dtype=torch.bool)
+            model.eval()
+            for t in range(t_len):
+                frames[t] = obs
+                with torch.no_grad():
+                    logits, _ = model(obs.to(self.device))
+                    logp = F.log_softmax(logits.float(), -1).cpu()
+                a = torch.multinomial(logp.exp(), 1, generator=gen).squeeze(1)
+                actions[t], behaviour[t] = a, logp.gather(1, a[:, None]).squeeze(1)
+                obs, r, term, trunc, info = pool.step(a)
+                obs = obs.clone()
+                rewards[t], dones[t] = r, term | trunc
+                episodes.extend(info["episode_return"][dones[t]].tolist())
+            frames[t_len] = obs
+            model.train()
+            order = torch.randperm(n, generator=gen)
+            for first in range(0, n - cfg.batch + 1, cfg.batch):
+                if batches >= total:
+                    break
+                idx = order[first : first + cfg.batch]
+                f = frames[:, idx].to(self.device)
+                logits, values = model(f.flatten(0, 1))
+                logits, values = logits.view(t_len + 1, cfg.batch, -1), values.view(t_len + 1, cfg.batch)
+                loss, stats = a2c_loss(
+                    logits,
+                    values,
+                    actions[:, idx].to(self.device),
+                    behaviour[:, idx].to(self.device),
+                    rewards[:, idx].to(self.device),
+                    dones[:, idx].to(self.device),
+                    cfg,
+                )
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                batches += 1
+                if progress is not None:
+                    progress.update(1)
+                if batches % cfg.batches_per_epoch == 0:
+                    curve.append(_mean(episodes))
+                    if (
+                        rewind is None
+                        and member.rewind_epochs is not None
+                        and batches >= member.rewind_epochs * cfg.batches_per_epoch
+                    ):
+                        rewind = self._snapshot(model)
+                if rewind is None and member.rewind_updates is not None and batches >= member.rewind_updates:
+                    rewind = self._snapshot(model)
+        if hasattr(pool, "close"):
+            pool.close()
+        return MemberResult(
+            metric=_mean(episodes),
+            trained=self._snapshot(model),
+            rewind=rewind,
+            curve=curve,
+            stats={"episodes": len(episodes), "batches": batches, **{f"last_{k}": v for k, v in stats.items()}},
+        )
+
+    @staticmethod
+    def _snapshot(model: torch.nn.Module) -> Params:
+        return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def _mean(values) -> float:
+    return float(sum(values) / len(values)) if len(values) else math.nan

@@ -1,0 +1,112 @@
+"""A2C with importance correction on Atari: the network's shapes, the loss against a float64
+reference written out step by step, and training through both actor pools."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+import torch
+
+pytest.importorskip("ale_py", reason="ale-py is not installed")
+
+from lotteryfast.models.atari_net import AtariNet, AtariNetConfig, feature_shape
+from lotteryfast.tasks.atari import AtariConfig, AtariTask, a2c_loss
+from lotteryfast.tasks.base import Member
+from lotteryfast.tickets import prune_masks
+
+try:
+    from lotteryfast import _ale  # noqa: F401
+
+    HAVE_NATIVE = True
+except ImportError:
+    HAVE_NATIVE = False
+
+TINY = AtariConfig(
+    num_envs=4, threads=1, batch=2, epochs=2, batches_per_epoch=3, last_episodes=8, channels=(4, 4, 4, 4), hidden=16
+)
+
+
+def test_paper_network_has_1920_features_on_105x80_frames():
+    assert feature_shape(AtariNetConfig()) == (64, 6, 5)
+    net = AtariNet(6)
+    assert net.fc1.in_features == 1920 and [c.kernel_size for c in net.convs] == [(5, 5), (5, 5), (3, 3), (3, 3)]
+    assert [c.padding for c in net.convs] == [(2, 2), (2, 2), (1, 1), (1, 1)] and net.fc2.in_features == 512
+    logits, value = net(torch.zeros(3, 4, 105, 80, dtype=torch.uint8))
+    assert logits.shape == (3, 6) and value.shape == (3,)
+    with pytest.raises(ValueError, match="too small"):
+        AtariNet(4, AtariNetConfig(height=12, width=12))
+
+
+def reference_loss(logits, values, actions, behaviour, rewards, dones, cfg):
+    """The same loss, one rollout and one step at a time, in float64."""
+    t_len, batch = actions.shape
+    total_policy = total_value = total_entropy = 0.0
+    for b in range(batch):
+        ret = float(values[t_len, b])
+        for t in reversed(range(t_len)):
+            r = min(max(float(rewards[t, b]), -1.0), 1.0)
+            ret = r + (0.0 if dones[t, b] else cfg.gamma * ret)
+            probs = torch.softmax(logits[t, b], 0)
+            logp = torch.log(probs[actions[t, b]])
+            adv = min(max(ret - float(values[t, b]), -1.0), 1.0)
+            ratio = min(math.exp(float(logp) - float(behaviour[t, b])), cfg.ratio_clamp)
+            total_policy = total_policy - ratio * adv * logp
+            total_value = total_value + 0.5 * (ret - values[t, b]) ** 2
+            total_entropy = total_entropy - (probs * torch.log(probs)).sum()
+    n = t_len * batch
+    return total_policy / n + cfg.value_coef * total_value / n - cfg.entropy * total_entropy / n
+
+
+def test_loss_and_gradients_match_the_stepwise_reference():
+    g = torch.Generator().manual_seed(0)
+    t_len, batch, n_actions = 6, 5, 4
+    logits = torch.randn(t_len + 1, batch, n_actions, generator=g, dtype=torch.float64, requires_grad=True)
+    values = torch.randn(t_len + 1, batch, generator=g, dtype=torch.float64, requires_grad=True)
+    actions = torch.randint(n_actions, (t_len, batch), generator=g)
+    # Behaviour log-probs around the current ones: ratios on both sides of the 1.5 clamp.
+    current = torch.log_softmax(logits.detach()[:t_len], -1).gather(-1, actions[..., None]).squeeze(-1)
+    behaviour = current + torch.randn(t_len, batch, generator=g, dtype=torch.float64)
+    rewards = 3 * torch.randn(t_len, batch, generator=g, dtype=torch.float64)  # beyond the clip
+    dones = torch.rand(t_len, batch, generator=g) < 0.2
+    cfg = AtariConfig()
+    ratios = (current - behaviour).exp()
+    assert (ratios > 1.5).any() and (ratios < 1.5).any()
+    loss, _ = a2c_loss(logits, values, actions, behaviour, rewards, dones, cfg)
+    grads = torch.autograd.grad(loss, (logits, values))
+    expect = reference_loss(logits, values, actions, behaviour, rewards, dones, cfg)
+    expect_grads = torch.autograd.grad(expect, (logits, values))
+    torch.testing.assert_close(loss, expect)
+    for got, want in zip(grads, expect_grads, strict=True):
+        torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("pool", ["native", "alepy"])
+def test_training_keeps_masks_saves_rewind_and_is_deterministic(pool):
+    if pool == "native" and not HAVE_NATIVE:
+        pytest.skip("lotteryfast._ale not built")
+    cfg = dataclasses.replace(TINY, pool=pool)
+    task = AtariTask(cfg)
+    params = task.init_params(0)
+    masks = prune_masks({n: p for n, p in params.items()}, None, 0.6)
+    member = lambda: Member(params, masks, 3, rewind_epochs=1)  # noqa: E731
+    a = task._train_one(member(), None)
+    assert a.stats["batches"] == 6 and len(a.curve) == 2 and a.rewind is not None
+    for n, m in masks.items():
+        assert torch.all(a.trained[n][~m] == 0) and torch.all(a.rewind[n][~m] == 0), n
+    changed = [n for n in masks if n.endswith("weight") and not torch.equal(a.trained[n], params[n])]
+    assert len(changed) == len([n for n in masks if n.endswith("weight")])
+    b = task._train_one(member(), None)
+    assert all(torch.equal(a.trained[n], b.trained[n]) for n in a.trained)
+
+
+def test_bad_options_are_rejected_with_the_value():
+    with pytest.raises(ValueError, match="unknown game 'Pongg'; valid games: .*Breakout"):
+        AtariTask(dataclasses.replace(TINY, game="Pongg"))
+    with pytest.raises(ValueError, match=r"batch \(8 rollouts\) must not exceed num_envs \(4\)"):
+        dataclasses.replace(TINY, batch=8)
+    with pytest.raises(ValueError, match="pool must be one of native, alepy, got 'gym'"):
+        dataclasses.replace(TINY, pool="gym")
+    with pytest.raises(ValueError, match="num_envs must be >= 1, got 0"):
+        dataclasses.replace(TINY, num_envs=0)
