@@ -312,6 +312,42 @@ def test_masks_hold_through_training_and_averaging_and_rewind_is_saved(tiny_task
     assert result.stats["checkpoints_averaged"] == 2
 
 
+def test_each_epoch_is_split_over_the_ranks(tiny_task):
+    n = len(tiny_task.batches)
+    parts = [tiny_task.epoch_order(5, 2, rank, 3) for rank in range(3)]
+    assert len({len(p) for p in parts}) == 1 and len(parts[0]) == n // 3
+    assert sorted(i for p in parts for i in p) == sorted(tiny_task.epoch_order(5, 2, 0, 1)[: 3 * (n // 3)])
+    assert tiny_task.epoch_order(5, 2, 0, 1) != tiny_task.epoch_order(5, 3, 0, 1)  # reshuffled per epoch
+
+
+def _ddp_worker(rank, world, init_file, out_dir):
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        cfg = dataclasses.replace(TINY_MT, updates=12, average_last=1, save_every=1)
+        task = TranslationTask(cfg, corpus=synthetic_corpus())
+        res = task.train([Member(task.init_params(0), None, 3, rewind_updates=4)])[0]
+        torch.save({"trained": res.trained, "rewind": res.rewind, "metric": res.metric}, f"{out_dir}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_data_parallel_ranks_stay_identical(tmp_path):
+    import torch.multiprocessing as mp
+
+    mp.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
+    r0, r1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
+    for k in r0["trained"]:
+        assert torch.equal(r0["trained"][k], r1["trained"][k]) and torch.equal(r0["rewind"][k], r1["rewind"][k]), k
+    assert r0["metric"] == r1["metric"]
+    cfg = dataclasses.replace(TINY_MT, updates=12, average_last=1, save_every=1)
+    task = TranslationTask(cfg, corpus=synthetic_corpus())
+    single = task.train([Member(task.init_params(0), None, 3, rewind_updates=4)])[0]
+    # Two ranks see two batches per update: not the single-process trajectory.
+    assert any(not torch.equal(single.trained[k], r0["trained"][k]) for k in single.trained)
+
+
 def test_cli_runs_resumes_and_rejects_bad_options(tmp_path, capsys):
     from lotteryfast.run import main
 

@@ -186,11 +186,16 @@ class TranslationTask:
     def train(self, members: list[Member], progress: object | None = None) -> list[MemberResult]:
         return [self._train_one(m, progress) for m in members]
 
-    def _epoch_order(self, seed: int, epoch: int) -> list[int]:
+    def epoch_order(self, seed: int, epoch: int, rank: int | None = None, world: int | None = None) -> list[int]:
+        """This rank's batches of an epoch: one shuffled order of all batches (the same on every
+        rank), rank r taking positions r, r + world, ... of its first multiple of world."""
+        if rank is None or world is None:
+            rank, world = _world()
         order = list(range(len(self.batches)))
         random.Random(seed * 1_000_003 + epoch).shuffle(order)
-        rank, world = _world()
-        usable = len(order) - len(order) % world if len(order) >= world else len(order)
+        usable = len(order) - len(order) % world
+        if usable == 0:
+            raise ValueError(f"{len(order)} batches per epoch cannot feed {world} ranks: lower max_tokens")
         return order[rank:usable:world]
 
     def _train_one(self, member: Member, progress) -> MemberResult:
@@ -205,13 +210,13 @@ class TranslationTask:
         src, tgt = self.splits["train"]
         gen = torch.Generator().manual_seed(int(member.seed))  # dropout per member
         rewind, checkpoints, losses = None, [], []
-        epoch, order = 0, self._epoch_order(member.seed, 0)
+        epoch, order = 0, self.epoch_order(member.seed, 0)
         position = 0
         model.train()
         for update in range(1, cfg.updates + 1):
             if position == len(order):
                 epoch, position = epoch + 1, 0
-                order = self._epoch_order(member.seed, epoch)
+                order = self.epoch_order(member.seed, epoch)
                 if rewind is None and member.rewind_epochs is not None and epoch >= member.rewind_epochs:
                     rewind = self._snapshot(model)
             s, t_in, t_out = (x.to(self.device) for x in collate(src, tgt, self.batches[order[position]]))
