@@ -24,15 +24,23 @@ from lotteryfast.tickets import prune_masks
 VOCAB = 33278
 
 
+DEVICE = "cpu"
+
+
 def batches(cfg: LSTMConfig, n: int, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     return [
         (
-            torch.randint(VOCAB, (cfg.bptt, cfg.batch), generator=g),
-            torch.randint(VOCAB, (cfg.bptt, cfg.batch), generator=g),
+            torch.randint(VOCAB, (cfg.bptt, cfg.batch), generator=g).to(DEVICE),
+            torch.randint(VOCAB, (cfg.bptt, cfg.batch), generator=g).to(DEVICE),
         )
         for _ in range(n)
     ]
+
+
+def sync() -> None:
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
 
 
 def timed_steps(step, data) -> float:
@@ -40,15 +48,17 @@ def timed_steps(step, data) -> float:
     step(*data[0])
     times = []
     for x, y in data[1:]:
+        sync()
         t0 = time.perf_counter()
         step(x, y)
+        sync()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
 
 def model_and_masks(cfg: LSTMConfig):
     torch.manual_seed(0)
-    model = LSTMLanguageModel(VOCAB, cfg)
+    model = LSTMLanguageModel(VOCAB, cfg).to(DEVICE)
     masks = prune_masks({n: p.detach() for n, p in model.named_parameters()}, None, 0.8)
     with torch.no_grad():
         for n, p in model.named_parameters():
@@ -108,14 +118,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hidden", type=int, default=650, help="embedding and hidden size (paper: 650)")
     ap.add_argument("--steps", type=int, default=6, help="timed steps per method")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     args = ap.parse_args()
+    global DEVICE
+    DEVICE = args.device
     cfg = LSTMConfig(emb=args.hidden, hidden=args.hidden)
     data = batches(cfg, args.steps + 1)
     tokens = cfg.bptt * cfg.batch
-    print(
-        f"WikiText-2 LSTM {args.hidden}x2, vocab {VOCAB}, batch {cfg.batch} x {cfg.bptt}, 80 % pruned; "
-        f"{platform.machine()}, {torch.get_num_threads()} threads"
+    where = (
+        torch.cuda.get_device_name() if DEVICE == "cuda" else f"{platform.machine()}, {torch.get_num_threads()} threads"
     )
+    print(f"WikiText-2 LSTM {args.hidden}x2, vocab {VOCAB}, batch {cfg.batch} x {cfg.bptt}, 80 % pruned; {where}")
     rows = [
         ("lotteryfast MaskedAdam", ours(cfg, data)),
         ("torch Adam(fused) + mask multiply", adam_and_mask_multiply(cfg, data)),

@@ -9,7 +9,6 @@ import hashlib
 import io
 from pathlib import Path
 
-import sentencepiece as spm
 import torch
 
 from lotteryfast.data.parallel import ParallelCorpus
@@ -22,6 +21,8 @@ class SubwordVocab:
     """A trained sentencepiece model: text <-> ids."""
 
     def __init__(self, model_proto: bytes):
+        import sentencepiece as spm
+
         self.model_proto = model_proto
         self.sp = spm.SentencePieceProcessor(model_proto=model_proto)
 
@@ -48,6 +49,8 @@ class SubwordVocab:
 
 def train(lines: list[str], vocab_size: int) -> SubwordVocab:
     """Trains a BPE model on `lines` (deterministic: every line is used, in order)."""
+    import sentencepiece as spm
+
     if vocab_size < 8:
         raise ValueError(f"vocab_size must be >= 8, got {vocab_size}")
     model = io.BytesIO()
