@@ -110,3 +110,15 @@ def test_bad_options_are_rejected_with_the_value():
         dataclasses.replace(TINY, pool="gym")
     with pytest.raises(ValueError, match="num_envs must be >= 1, got 0"):
         dataclasses.replace(TINY, num_envs=0)
+
+
+def test_cli_names_the_bad_game_and_options(tmp_path, capsys):
+    from lotteryfast.run import main
+
+    assert main(["atari", "--game", "Pongg", "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown game 'Pongg'; valid games:" in err and "SpaceInvaders" in err
+    assert main(["atari", "--num-envs", "8", "--out", str(tmp_path / "b")]) == 2  # quick batch is 16
+    assert "must not exceed num_envs (8)" in capsys.readouterr().err
+    assert main(["atari", "--prune-scope", "layers", "--out", str(tmp_path / "c")]) == 2
+    assert "--prune-scope does not apply to atari" in capsys.readouterr().err

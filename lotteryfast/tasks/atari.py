@@ -60,6 +60,8 @@ class AtariConfig:
     stack: int = 4
     frameskip: int = 4
     noop_max: int = 30
+    episodic_life: bool = False  # a lost life ends the rollout's return (the game goes on)
+    fire_reset: bool = False  # press FIRE after a reset (games that wait for it, e.g. Breakout)
 
     def __post_init__(self):
         if self.pool not in POOLS:
@@ -77,13 +79,24 @@ class AtariConfig:
         return AtariNetConfig(tuple(self.channels), self.hidden, self.stack, self.height, self.width)
 
 
-# The quick preset: a narrower network (16-16-32-32 channels, MLP 256) on 32 Breakout games,
-# 2 epochs of 150 batches of 16 rollouts per ticket; reset after 1 epoch; 1 seed, 1 level.
+# The quick preset: Assault (a paper game whose score rises within minutes on a CPU; Breakout and
+# Pong need millions of frames first), frames of 52 x 40, a narrower network (16-16-32-32
+# channels, MLP 256), 32 games, 4 epochs of 300 batches of 16 rollouts per ticket (~115k agent
+# steps); reset after 1 epoch; 1 seed, 1 level at rate 0.8.
 QUICK: tuple[dict, dict] = (
     dict(
-        num_envs=32, batch=16, epochs=2, batches_per_epoch=150, last_episodes=64, channels=(16, 16, 32, 32), hidden=256
+        game="Assault",
+        num_envs=32,
+        batch=16,
+        epochs=4,
+        batches_per_epoch=300,
+        last_episodes=32,
+        channels=(16, 16, 32, 32),
+        hidden=256,
+        height=52,
+        width=40,
     ),
-    dict(seeds=1, levels=1, rate=0.5, reset="epoch:1"),
+    dict(seeds=1, levels=1, rate=0.8, reset="epoch:1"),
 )
 
 
@@ -125,7 +138,15 @@ def a2c_loss(
 
 def make_pool(cfg: AtariConfig, seed: int):
     """The configured actor pool (synchronous), reset with `seed`."""
-    pre = dict(height=cfg.height, width=cfg.width, stack=cfg.stack, frameskip=cfg.frameskip, noop_max=cfg.noop_max)
+    pre = dict(
+        height=cfg.height,
+        width=cfg.width,
+        stack=cfg.stack,
+        frameskip=cfg.frameskip,
+        noop_max=cfg.noop_max,
+        episodic_life=cfg.episodic_life,
+        fire_reset=cfg.fire_reset,
+    )
     if cfg.pool == "native":
         return AtariPool(cfg.game, cfg.num_envs, cfg.threads, seed=seed, **pre)
     return AleVectorPool(cfg.game, cfg.num_envs, cfg.threads, seed=seed, **pre)
