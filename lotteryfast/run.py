@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pool", help="atari: native (lotteryfast's C++ pool, default) or alepy (ale-py's AtariVectorEnv)")
     p.add_argument("--num-envs", type=int, help="atari: games stepped in parallel (paper: 1024)")
     p.add_argument("--threads", type=int, help="atari: emulator threads (default: one per core)")
+    p.add_argument(
+        "--actor-batch",
+        type=int,
+        help="atari: ELF-style asynchronous actors, B ready games per inference (default: rounds)",
+    )
     p.add_argument("--updates", type=int, help="mt: training updates per ticket (override the preset)")
     p.add_argument("--dataset", help="mt: multi30k, wmt14-sample or a directory of {train,valid,test}.{src,tgt} files")
     p.add_argument(
@@ -83,7 +88,7 @@ def resolve(args: argparse.Namespace):
     task_cfg, lottery = spec.presets[args.preset]
     lottery = dict(lottery)
     text_fields = ("data", "dataset", "prune_scope", "game", "pool")
-    counts = ("epochs", "games_per_epoch", "batches_per_epoch", "updates", "num_envs", "threads")
+    counts = ("epochs", "games_per_epoch", "batches_per_epoch", "updates", "num_envs", "threads", "actor_batch")
     for field in (*counts, *text_fields):
         value = getattr(args, field)
         if value is None:

@@ -3,6 +3,7 @@ reference written out step by step, and training through both actor pools."""
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
 
@@ -122,3 +123,42 @@ def test_cli_names_the_bad_game_and_options(tmp_path, capsys):
     assert "must not exceed num_envs (8)" in capsys.readouterr().err
     assert main(["atari", "--prune-scope", "layers", "--out", str(tmp_path / "c")]) == 2
     assert "--prune-scope does not apply to atari" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("actor_batch", [0, 2])
+def test_rollouts_line_up_frames_actions_and_behaviour(actor_batch):
+    """Without training in between, each rollout's recorded behaviour log-probs are exactly the
+    network's log-probs of the recorded actions on the recorded frames (so ratio = 1), rewards and
+    dones have the rollout's shape, and the async queue hands out every batch full."""
+    if not HAVE_NATIVE:
+        pytest.skip("lotteryfast._ale not built")
+    cfg = dataclasses.replace(TINY, actor_batch=actor_batch, num_envs=4, batch=3, rollout=5)
+    task = AtariTask(cfg)
+    model = task.build()
+    model.load_state_dict(task.init_params(0))
+    episodes = collections.deque(maxlen=10)
+    source = (task._async_batches if actor_batch else task._round_batches)(model, 0, torch.Generator(), episodes)
+    for _, (frames, actions, behaviour, rewards, dones) in zip(range(6), source, strict=False):
+        assert frames.shape[:2] == (6, 3) and actions.shape == behaviour.shape == rewards.shape == dones.shape == (5, 3)
+        with torch.no_grad():
+            logits, _ = model(frames[:5].flatten(0, 1))
+        logp = torch.log_softmax(logits.view(5, 3, -1), -1).gather(-1, actions[..., None]).squeeze(-1)
+        torch.testing.assert_close(logp, behaviour)
+    source.close()
+
+
+def test_async_actors_train_and_keep_masks():
+    if not HAVE_NATIVE:
+        pytest.skip("lotteryfast._ale not built")
+    cfg = dataclasses.replace(TINY, actor_batch=2)
+    task = AtariTask(cfg)
+    params = task.init_params(0)
+    masks = prune_masks(dict(params.items()), None, 0.6)
+    res = task._train_one(Member(params, masks, 3, rewind_updates=2), None)
+    assert res.stats["batches"] == 6 and res.rewind is not None
+    for n, m in masks.items():
+        assert torch.all(res.trained[n][~m] == 0) and torch.all(res.rewind[n][~m] == 0), n
+    with pytest.raises(ValueError, match=r"actor_batch must divide num_envs \(4\), got 3"):
+        dataclasses.replace(TINY, actor_batch=3)
+    with pytest.raises(ValueError, match="need the native pool"):
+        dataclasses.replace(TINY, actor_batch=2, pool="alepy")

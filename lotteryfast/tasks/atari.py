@@ -60,6 +60,7 @@ class AtariConfig:
     stack: int = 4
     frameskip: int = 4
     noop_max: int = 30
+    actor_batch: int = 0  # 0: synchronous rounds; B: ELF-style asynchronous actors, B games per inference
     episodic_life: bool = False  # a lost life ends the rollout's return (the game goes on)
     fire_reset: bool = False  # press FIRE after a reset (games that wait for it, e.g. Breakout)
 
@@ -71,6 +72,10 @@ class AtariConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.threads < 0:
             raise ValueError(f"threads must be >= 1 (or 0 for one per core), got {self.threads}")
+        if self.actor_batch < 0 or (self.actor_batch and self.num_envs % self.actor_batch):
+            raise ValueError(f"actor_batch must divide num_envs ({self.num_envs}), got {self.actor_batch}")
+        if self.actor_batch and self.pool != "native":
+            raise ValueError("asynchronous actors (actor_batch > 0) need the native pool")
         if self.batch > self.num_envs:
             raise ValueError(f"batch ({self.batch} rollouts) must not exceed num_envs ({self.num_envs})")
 
@@ -148,7 +153,7 @@ def make_pool(cfg: AtariConfig, seed: int):
         fire_reset=cfg.fire_reset,
     )
     if cfg.pool == "native":
-        return AtariPool(cfg.game, cfg.num_envs, cfg.threads, seed=seed, **pre)
+        return AtariPool(cfg.game, cfg.num_envs, cfg.threads, cfg.actor_batch or None, seed=seed, **pre)
     return AleVectorPool(cfg.game, cfg.num_envs, cfg.threads, seed=seed, **pre)
 
 
@@ -162,7 +167,7 @@ class AtariTask:
         self.cfg = cfg
         self.device = torch.device(device)
         self.name = f"Atari {cfg.game} A2C ({cfg.pool} pool)"
-        probe = make_pool(dataclasses.replace(cfg, num_envs=1, batch=1, threads=1), 0)  # checks the game
+        probe = make_pool(dataclasses.replace(cfg, num_envs=1, batch=1, threads=1, actor_batch=0), 0)  # checks the game
         self.n_actions = probe.num_actions
         self.progress_units = cfg.epochs * cfg.batches_per_epoch
 
@@ -189,68 +194,32 @@ class AtariTask:
         masks = [member.masks[n].to(self.device) if member.masks and n in member.masks else None for n in names]
         opt = MaskedAdam(model.parameters(), masks, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
         gen = torch.Generator().manual_seed(int(member.seed))
-        pool = make_pool(cfg, seed=int(member.seed))
-        obs, _ = pool.reset()
-        obs = obs.clone()
-        n, t_len = cfg.num_envs, cfg.rollout
         episodes: deque[float] = deque(maxlen=cfg.last_episodes)
         rewind, curve, batches, stats = None, [], 0, {}
         total = cfg.epochs * cfg.batches_per_epoch
-        while batches < total:
-            frames = torch.empty((t_len + 1, n, *obs.shape[1:]), dtype=torch.uint8)
-            actions = torch.empty((t_len, n), dtype=torch.long)
-            behaviour = torch.empty((t_len, n))
-            rewards = torch.empty((t_len, n))
-            dones = torch.empty((t_len, n), dtype=torch.bool)
-            model.eval()
-            for t in range(t_len):
-                frames[t] = obs
-                with torch.no_grad():
-                    logits, _ = model(obs.to(self.device))
-                    logp = F.log_softmax(logits.float(), -1).cpu()
-                a = torch.multinomial(logp.exp(), 1, generator=gen).squeeze(1)
-                actions[t], behaviour[t] = a, logp.gather(1, a[:, None]).squeeze(1)
-                obs, r, term, trunc, info = pool.step(a)
-                obs = obs.clone()
-                rewards[t], dones[t] = r, term | trunc
-                episodes.extend(info["episode_return"][dones[t]].tolist())
-            frames[t_len] = obs
-            model.train()
-            order = torch.randperm(n, generator=gen)
-            for first in range(0, n - cfg.batch + 1, cfg.batch):
-                if batches >= total:
-                    break
-                idx = order[first : first + cfg.batch]
-                f = frames[:, idx].to(self.device)
-                logits, values = model(f.flatten(0, 1))
-                logits, values = logits.view(t_len + 1, cfg.batch, -1), values.view(t_len + 1, cfg.batch)
-                loss, stats = a2c_loss(
-                    logits,
-                    values,
-                    actions[:, idx].to(self.device),
-                    behaviour[:, idx].to(self.device),
-                    rewards[:, idx].to(self.device),
-                    dones[:, idx].to(self.device),
-                    cfg,
-                )
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                batches += 1
-                if progress is not None:
-                    progress.update(1)
-                if batches % cfg.batches_per_epoch == 0:
-                    curve.append(_mean(episodes))
-                    if (
-                        rewind is None
-                        and member.rewind_epochs is not None
-                        and batches >= member.rewind_epochs * cfg.batches_per_epoch
-                    ):
-                        rewind = self._snapshot(model)
-                if rewind is None and member.rewind_updates is not None and batches >= member.rewind_updates:
+        source = self._async_batches if cfg.actor_batch else self._round_batches
+        batches_of_rollouts = source(model, int(member.seed), gen, episodes)
+        for frames, actions, behaviour, rewards, dones in batches_of_rollouts:
+            t_len, b = actions.shape
+            logits, values = model(frames.to(self.device).flatten(0, 1))
+            dev = (x.to(self.device) for x in (actions, behaviour, rewards, dones))
+            loss, stats = a2c_loss(logits.view(t_len + 1, b, -1), values.view(t_len + 1, b), *dev, cfg)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            batches += 1
+            if progress is not None:
+                progress.update(1)
+            if batches % cfg.batches_per_epoch == 0:
+                curve.append(_mean(episodes))
+                epochs_done = batches // cfg.batches_per_epoch
+                if rewind is None and member.rewind_epochs is not None and epochs_done >= member.rewind_epochs:
                     rewind = self._snapshot(model)
-        if hasattr(pool, "close"):
-            pool.close()
+            if rewind is None and member.rewind_updates is not None and batches >= member.rewind_updates:
+                rewind = self._snapshot(model)
+            if batches >= total:
+                break
+        batches_of_rollouts.close()  # stops the actors (drains in-flight steps, closes the pool)
         return MemberResult(
             metric=_mean(episodes),
             trained=self._snapshot(model),
@@ -258,6 +227,104 @@ class AtariTask:
             curve=curve,
             stats={"episodes": len(episodes), "batches": batches, **{f"last_{k}": v for k, v in stats.items()}},
         )
+
+    @torch.no_grad()
+    def _act(self, model: AtariNet, obs: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Actions sampled from the current policy and their log-probabilities (behaviour policy)."""
+        logits, _ = model(obs.to(self.device))
+        logp = F.log_softmax(logits.float(), -1).cpu()
+        a = torch.multinomial(logp.exp(), 1, generator=gen).squeeze(1)
+        return a, logp.gather(1, a[:, None]).squeeze(1)
+
+    def _round_batches(self, model: AtariNet, seed: int, gen: torch.Generator, episodes: deque):
+        """Rounds: every game steps `rollout` times with the current policy, then the round's
+        rollouts go out in shuffled batches ([T+1, B] frames, [T, B] the rest). Deterministic."""
+        cfg = self.cfg
+        n, t_len = cfg.num_envs, cfg.rollout
+        pool = make_pool(cfg, seed=seed)
+        try:
+            obs, _ = pool.reset()
+            obs = obs.clone()
+            while True:
+                frames = torch.empty((t_len + 1, n, *obs.shape[1:]), dtype=torch.uint8)
+                actions = torch.empty((t_len, n), dtype=torch.long)
+                behaviour, rewards = torch.empty((t_len, n)), torch.empty((t_len, n))
+                dones = torch.empty((t_len, n), dtype=torch.bool)
+                for t in range(t_len):
+                    frames[t] = obs
+                    actions[t], behaviour[t] = self._act(model, obs, gen)
+                    obs, r, term, trunc, info = pool.step(actions[t])
+                    obs = obs.clone()
+                    rewards[t], dones[t] = r, term | trunc
+                    episodes.extend(info["episode_return"][dones[t]].tolist())
+                frames[t_len] = obs
+                order = torch.randperm(n, generator=gen)
+                for first in range(0, n - cfg.batch + 1, cfg.batch):
+                    i = order[first : first + cfg.batch]
+                    yield frames[:, i], actions[:, i], behaviour[:, i], rewards[:, i], dones[:, i]
+        finally:
+            if hasattr(pool, "close"):
+                pool.close()
+
+    def _async_batches(self, model: AtariNet, seed: int, gen: torch.Generator, episodes: deque):
+        """ELF's scheme on AtariPool's asynchronous mode: whichever `actor_batch` games are ready
+        get actions from the current policy; each game's rollout of `rollout` steps joins a common
+        queue when complete, and training batches of `batch` rollouts are taken from it, oldest
+        first. Timing decides which games are ready, so runs are not bit-reproducible."""
+        cfg = self.cfg
+        n, t_len = cfg.num_envs, cfg.rollout
+        pool = make_pool(cfg, seed=seed)
+        obs, _ = pool.reset()
+        frames = torch.empty((n, t_len + 1, *obs.shape[1:]), dtype=torch.uint8)
+        actions = torch.empty((n, t_len), dtype=torch.long)
+        behaviour, rewards = torch.empty((n, t_len)), torch.empty((n, t_len))
+        dones = torch.empty((n, t_len), dtype=torch.bool)
+        pos = torch.zeros(n, dtype=torch.long)
+        frames[:, 0] = obs
+        queue: deque[tuple[torch.Tensor, ...]] = deque()
+        queued = 0
+
+        def act(ids: torch.Tensor) -> None:
+            a, logp = self._act(model, frames[ids, pos[ids]], gen)
+            actions[ids, pos[ids]], behaviour[ids, pos[ids]] = a, logp
+            pool.send(a, ids)
+
+        try:
+            everyone = torch.arange(n)
+            for first in range(0, n, cfg.actor_batch):
+                act(everyone[first : first + cfg.actor_batch])
+            while True:
+                o, r, term, trunc, info = pool.recv()
+                ids = info["env_id"]
+                p = pos[ids]
+                rewards[ids, p], dones[ids, p] = r, term | trunc
+                episodes.extend(info["episode_return"][term | trunc].tolist())
+                frames[ids, p + 1] = o
+                pos[ids] = p + 1
+                full = ids[pos[ids] == t_len]
+                if len(full):
+                    queue.append(tuple(x[full].clone() for x in (frames, actions, behaviour, rewards, dones)))
+                    queued += len(full)
+                    frames[full, 0] = frames[full, t_len]
+                    pos[full] = 0
+                act(ids)
+                while queued >= cfg.batch:
+                    parts, need = [], cfg.batch
+                    while need:
+                        head = queue[0]
+                        take = min(need, len(head[0]))
+                        parts.append(tuple(x[:take] for x in head))
+                        if take == len(head[0]):
+                            queue.popleft()
+                        else:
+                            queue[0] = tuple(x[take:] for x in head)
+                        need -= take
+                    queued -= cfg.batch
+                    f, a, b, rw, d = (torch.cat(xs) for xs in zip(*parts, strict=True))
+                    yield f.transpose(0, 1), a.t(), b.t(), rw.t(), d.t()
+        finally:
+            for _ in range(n // cfg.actor_batch):  # every game has one step in flight: collect them
+                pool.recv()
 
     @staticmethod
     def _snapshot(model: torch.nn.Module) -> Params:

@@ -66,7 +66,7 @@ def _atari() -> TaskSpec:
     return TaskSpec(
         "atari",
         {"paper": (paper, PAPER_LOTTERY), "quick": (dataclasses.replace(paper, **QUICK[0]), QUICK[1])},
-        ("epochs", "batches_per_epoch", "game", "pool", "num_envs", "threads"),
+        ("epochs", "batches_per_epoch", "game", "pool", "num_envs", "threads", "actor_batch"),
         lambda cfg, device, workdir, writer: AtariTask(cfg, device=device),
     )
 
