@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <stdexcept>
+#include <string>
+#include <thread>
 
 #include "ale/ale_interface.hpp"
 #include "ale/common/Log.hpp"
@@ -89,6 +92,27 @@ struct AtariPool::Env {
   int lives = 0;
 };
 
+// Runs fn(i) for every environment on `threads` threads (thread t takes i = t, t + threads, ...):
+// loading a ROM costs ~0.1 s (ALE precomputes its colour-averaging palette), so building and
+// reseeding many environments is worth spreading. The first error is rethrown.
+void AtariPool::for_each_env(int threads, const std::function<void(int)>& fn) {
+  const int n = num_envs(), workers = std::max(1, std::min(threads, n));
+  std::vector<std::string> errors(workers);
+  auto part = [&](int t) {
+    try {
+      for (int i = t; i < n; i += workers) fn(i);
+    } catch (const std::exception& ex) {
+      errors[t] = ex.what();
+    }
+  };
+  std::vector<std::thread> helpers;
+  for (int t = 1; t < workers; ++t) helpers.emplace_back(part, t);
+  part(0);
+  for (auto& h : helpers) h.join();
+  for (const std::string& error : errors)
+    if (!error.empty()) throw std::runtime_error(error);
+}
+
 AtariPool::AtariPool(const std::string& rom_path, int num_envs, int num_threads, int batch_size, uint64_t seed,
                      const Preprocessing& pp, const Outputs& out)
     : rom_(rom_path), pp_(pp), out_(out), batch_size_(batch_size) {
@@ -98,7 +122,9 @@ AtariPool::AtariPool(const std::string& rom_path, int num_envs, int num_threads,
   if (num_threads < 0) throw std::invalid_argument("num_threads must be >= 0 (0 = one per core)");
   ale::Logger::setMode(ale::Logger::Error);
   const auto rows = area_taps(kScreenH, pp.height), cols = area_taps(kScreenW, pp.width);
-  for (int i = 0; i < num_envs; ++i) {
+  const int threads = num_threads > 0 ? num_threads : std::max(1u, std::thread::hardware_concurrency());
+  envs_.resize(num_envs);
+  for_each_env(std::min(threads, num_envs), [&](int i) {
     auto e = std::make_unique<Env>();
     e->ale.setFloat("repeat_action_probability", pp.repeat_action_probability);
     e->ale.setInt("frame_skip", 1);
@@ -111,9 +137,8 @@ AtariPool::AtariPool(const std::string& rom_path, int num_envs, int num_threads,
     e->pooled.resize(kScreenH * kScreenW);
     e->row_taps = rows;
     e->col_taps = cols;
-    envs_.push_back(std::move(e));
-  }
-  const int threads = num_threads > 0 ? num_threads : std::max(1u, std::thread::hardware_concurrency());
+    envs_[i] = std::move(e);
+  });
   for (int t = 0; t < std::min(threads, num_envs); ++t) workers_.emplace_back([this] { worker_loop(); });
 }
 
@@ -312,7 +337,7 @@ void AtariPool::reset(uint64_t seed) {
   std::unique_lock<std::mutex> lock(mu_);
   if (in_flight_) throw std::runtime_error("reset while asynchronous steps are in flight; recv() them first");
   lock.unlock();
-  for (int i = 0; i < num_envs(); ++i) {  // reseeding is cheap; the noop starts are the work
+  for_each_env(static_cast<int>(workers_.size()), [&](int i) {  // reloading the ROM reseeds the game
     Env& e = *envs_[i];
     e.ale.setInt("random_seed", static_cast<int>(mix(seed, i) & 0x7fffffff));
     e.ale.loadROM(rom_);
@@ -323,7 +348,7 @@ void AtariPool::reset(uint64_t seed) {
     out_.episode_return[i] = 0.0f;
     out_.episode_length[i] = 0;
     out_.lives[i] = e.ale.lives();
-  }
+  });
 }
 
 void AtariPool::send(const int32_t* actions, const int32_t* env_ids, int count) {

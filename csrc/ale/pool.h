@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -85,6 +86,7 @@ class AtariPool {
   void worker_loop();
   void run(int id);
   void reset_env(Env& e, int id);
+  void for_each_env(int threads, const std::function<void(int)>& fn);
   void write_frame(Env& e, int id, bool fill_stack);
   void resize_general(const Env& e, const uint8_t* src, uint8_t* dst) const;
   void enqueue(const int32_t* ids, const int32_t* actions, int count);
