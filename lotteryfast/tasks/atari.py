@@ -24,8 +24,7 @@ import torch.nn.functional as F
 
 from lotteryfast.envs.atari import AleVectorPool, AtariPool
 from lotteryfast.models.atari_net import AtariNet, AtariNetConfig
-from lotteryfast.optim import MaskedAdam
-from lotteryfast.tasks.base import Member, MemberResult, Params
+from lotteryfast.tasks.base import Member, MemberResult, ModelTask
 
 POOLS = ("native", "alepy")
 
@@ -157,7 +156,7 @@ def make_pool(cfg: AtariConfig, seed: int):
     return AleVectorPool(cfg.game, cfg.num_envs, cfg.threads, seed=seed, **pre)
 
 
-class AtariTask:
+class AtariTask(ModelTask):
     """A2C on one Atari game; trains the members one after the other."""
 
     metric_name = "mean score of the last episodes"
@@ -171,28 +170,12 @@ class AtariTask:
         self.n_actions = probe.num_actions
         self.progress_units = cfg.epochs * cfg.batches_per_epoch
 
-    def build(self) -> AtariNet:
-        return AtariNet(self.n_actions, self.cfg.net).to(self.device)
-
-    def init_params(self, seed: int) -> Params:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(seed))
-            model = AtariNet(self.n_actions, self.cfg.net)
-        return {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-    def prunable(self, names: list[str]) -> list[str]:
-        return list(names)
-
-    def train(self, members: list[Member], progress: object | None = None) -> list[MemberResult]:
-        return [self._train_one(m, progress) for m in members]
+    def new_model(self) -> AtariNet:
+        return AtariNet(self.n_actions, self.cfg.net)
 
     def _train_one(self, member: Member, progress) -> MemberResult:
         cfg = self.cfg
-        model = self.build()
-        model.load_state_dict(member.params)
-        names = [n for n, _ in model.named_parameters()]
-        masks = [member.masks[n].to(self.device) if member.masks and n in member.masks else None for n in names]
-        opt = MaskedAdam(model.parameters(), masks, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
+        model, opt = self.model_and_optimizer(member)
         gen = torch.Generator().manual_seed(int(member.seed))
         episodes: deque[float] = deque(maxlen=cfg.last_episodes)
         rewind, curve, batches, stats = None, [], 0, {}
@@ -214,15 +197,15 @@ class AtariTask:
                 curve.append(_mean(episodes))
                 epochs_done = batches // cfg.batches_per_epoch
                 if rewind is None and member.rewind_epochs is not None and epochs_done >= member.rewind_epochs:
-                    rewind = self._snapshot(model)
+                    rewind = self.snapshot(model)
             if rewind is None and member.rewind_updates is not None and batches >= member.rewind_updates:
-                rewind = self._snapshot(model)
+                rewind = self.snapshot(model)
             if batches >= total:
                 break
         batches_of_rollouts.close()  # stops the actors (drains in-flight steps, closes the pool)
         return MemberResult(
             metric=_mean(episodes),
-            trained=self._snapshot(model),
+            trained=self.snapshot(model),
             rewind=rewind,
             curve=curve,
             stats={"episodes": len(episodes), "batches": batches, **{f"last_{k}": v for k, v in stats.items()}},
@@ -325,10 +308,6 @@ class AtariTask:
         finally:
             for _ in range(n // cfg.actor_batch):  # every game has one step in flight: collect them
                 pool.recv()
-
-    @staticmethod
-    def _snapshot(model: torch.nn.Module) -> Params:
-        return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
 def _mean(values) -> float:

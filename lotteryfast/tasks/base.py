@@ -55,3 +55,52 @@ class Task(Protocol):
     def train(self, members: list[Member], progress: object | None = None) -> list[MemberResult]:
         """Trains every member (masked weights stay exactly zero) and returns their results."""
         ...
+
+
+class ModelTask:
+    """Shared machinery of the tasks that train one torch module per member, one member after the
+    other (LSTM, Transformer, Atari): construction and seeded initial weights, the member's
+    MaskedAdam (masks aligned with the parameters), snapshots. Subclasses define `new_model()`,
+    `_train_one()` and a config with lr, beta1, beta2 and eps."""
+
+    device: torch.device
+    cfg: object
+
+    def new_model(self) -> torch.nn.Module:
+        """A freshly initialized network on the CPU (from the current torch RNG)."""
+        raise NotImplementedError
+
+    def build(self) -> torch.nn.Module:
+        return self.new_model().to(self.device)
+
+    def init_params(self, seed: int) -> Params:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            model = self.new_model()
+        return self.snapshot(model)
+
+    def prunable(self, names: list[str]) -> list[str]:
+        return list(names)
+
+    def train(self, members: list[Member], progress: object | None = None) -> list[MemberResult]:
+        return [self._train_one(m, progress) for m in members]
+
+    def _train_one(self, member: Member, progress: object | None) -> MemberResult:
+        raise NotImplementedError
+
+    def model_and_optimizer(self, member: Member):
+        """The member's network (its weights loaded, on the device) and its MaskedAdam."""
+        from lotteryfast.optim import MaskedAdam
+
+        cfg = self.cfg
+        model = self.build()
+        model.load_state_dict(member.params)
+        names = [n for n, _ in model.named_parameters()]
+        masks = [member.masks[n].to(self.device) if member.masks and n in member.masks else None for n in names]
+        opt = MaskedAdam(model.parameters(), masks, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
+        return model, opt
+
+    @staticmethod
+    def snapshot(model: torch.nn.Module) -> Params:
+        """A CPU copy of the model's state dict."""
+        return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}

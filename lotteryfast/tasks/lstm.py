@@ -15,13 +15,12 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from lotteryfast import distributed
 from lotteryfast.data import wikitext
-from lotteryfast.optim import MaskedAdam
-from lotteryfast.tasks.base import Member, MemberResult, Params
+from lotteryfast.tasks.base import Member, MemberResult, ModelTask
 
 
 @dataclass(frozen=True)
@@ -71,13 +70,7 @@ class LSTMLanguageModel(nn.Module):
         return self.decoder(out), hidden
 
 
-def _world() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-class LSTMLanguageModelTask:
+class LSTMLanguageModelTask(ModelTask):
     """LSTM LM on WikiText-2; trains the members one after the other."""
 
     metric_name = "test log perplexity"
@@ -88,7 +81,7 @@ class LSTMLanguageModelTask:
         self.device = torch.device(device)
         self.name = "WikiText-2 LSTM"
         self.corpus = corpus or wikitext.load(cfg.data or None)
-        rank, world = _world()
+        rank, world = distributed.rank(), distributed.world_size()
         if cfg.batch % world:
             raise ValueError(f"batch {cfg.batch} does not split over {world} ranks")
         train = wikitext.batchify(self.corpus.train, cfg.batch)
@@ -98,30 +91,14 @@ class LSTMLanguageModelTask:
         self.batches_per_epoch = min(cfg.batches_per_epoch or n_batches, n_batches)
         self.progress_units = cfg.epochs * self.batches_per_epoch  # batches per member, for progress bars
 
-    def build(self) -> LSTMLanguageModel:
-        return LSTMLanguageModel(self.corpus.n_tokens, self.cfg).to(self.device)
-
-    def init_params(self, seed: int) -> Params:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(seed))
-            model = LSTMLanguageModel(self.corpus.n_tokens, self.cfg)
-        return {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-    def prunable(self, names: list[str]) -> list[str]:
-        return list(names)
+    def new_model(self) -> LSTMLanguageModel:
+        return LSTMLanguageModel(self.corpus.n_tokens, self.cfg)
 
     # --- training -----------------------------------------------------------------------------
-    def train(self, members: list[Member], progress: object | None = None) -> list[MemberResult]:
-        return [self._train_one(m, progress) for m in members]
-
     def _train_one(self, member: Member, progress) -> MemberResult:
         cfg = self.cfg
-        model = self.build()
-        model.load_state_dict(member.params)
-        names = [n for n, _ in model.named_parameters()]
-        masks = [member.masks[n].to(self.device) if member.masks and n in member.masks else None for n in names]
-        opt = MaskedAdam(model.parameters(), masks, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
-        _, world = _world()
+        model, opt = self.model_and_optimizer(member)
+        world = distributed.world_size()
         net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
         gen = torch.Generator(device="cpu").manual_seed(int(member.seed))  # dropout masks per member
         rewind, updates, curve = None, 0, []
@@ -143,24 +120,20 @@ class LSTMLanguageModelTask:
                 opt.step()
                 updates += 1
                 if rewind is None and member.rewind_updates is not None and updates >= member.rewind_updates:
-                    rewind = self._snapshot(model)
+                    rewind = self.snapshot(model)
                 if progress is not None:
                     progress.update(1)
             if rewind is None and member.rewind_epochs is not None and epoch + 1 >= member.rewind_epochs:
-                rewind = self._snapshot(model)
+                rewind = self.snapshot(model)
             curve.append(self.evaluate(model, self.corpus.valid))
         test = self.evaluate(model, self.corpus.test)
         return MemberResult(
             metric=test,
-            trained=self._snapshot(model),
+            trained=self.snapshot(model),
             rewind=rewind,
             curve=curve,
             stats={"updates": updates, "valid_log_ppl": curve[-1] if curve else math.nan},
         )
-
-    @staticmethod
-    def _snapshot(model: nn.Module) -> Params:
-        return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
     @torch.no_grad()
     def evaluate(self, model: LSTMLanguageModel, data: torch.Tensor) -> float:

@@ -17,17 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from lotteryfast import bleu
+from lotteryfast import bleu, distributed
 from lotteryfast.data import parallel, subword
 from lotteryfast.data.subword import BOS, PAD
 from lotteryfast.models.beam import beam_search
 from lotteryfast.models.transformer import Transformer, TransformerConfig
-from lotteryfast.optim import MaskedAdam
-from lotteryfast.tasks.base import Member, MemberResult, Params
+from lotteryfast.tasks.base import Member, MemberResult, ModelTask, Params
 
 PRUNE_SCOPES = ("all", "layers")
 
@@ -99,12 +97,6 @@ QUICK: tuple[dict, dict] = (
 PAPER_LOTTERY = dict(seeds=1, levels=20, rate=0.2, reset="update:1000")
 
 
-def _world() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 def make_batches(src: list[torch.Tensor], tgt: list[torch.Tensor], max_tokens: int) -> list[list[int]]:
     """Token-based batches: pairs sorted by (target, source) length and cut so that no batch holds
     more than max_tokens padded tokens on either side (a longer pair is a batch of its own)."""
@@ -138,7 +130,7 @@ def inverse_sqrt_lr(update: int, peak: float, warmup: int) -> float:
     return peak * math.sqrt(warmup / update)
 
 
-class TranslationTask:
+class TranslationTask(ModelTask):
     """Transformer MT on a parallel corpus; trains the members one after the other."""
 
     metric_name = "test BLEU (sacreBLEU)"
@@ -166,14 +158,8 @@ class TranslationTask:
         self.batches = make_batches(src, tgt, cfg.max_tokens)
         self.progress_units = cfg.updates
 
-    def build(self) -> Transformer:
-        return Transformer(len(self.vocab), self.cfg.model).to(self.device)
-
-    def init_params(self, seed: int) -> Params:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(seed))
-            model = Transformer(len(self.vocab), self.cfg.model)
-        return {k: v.detach().clone() for k, v in model.state_dict().items()}
+    def new_model(self) -> Transformer:
+        return Transformer(len(self.vocab), self.cfg.model)
 
     def prunable(self, names: list[str]) -> list[str]:
         """All chosen names, or with prune_scope 'layers' the attention and feed-forward weights
@@ -183,14 +169,11 @@ class TranslationTask:
         return [n for n in names if n.startswith(("encoder.", "decoder.")) and ("_attn." in n or ".ffn." in n)]
 
     # --- training -----------------------------------------------------------------------------
-    def train(self, members: list[Member], progress: object | None = None) -> list[MemberResult]:
-        return [self._train_one(m, progress) for m in members]
-
     def epoch_order(self, seed: int, epoch: int, rank: int | None = None, world: int | None = None) -> list[int]:
         """This rank's batches of an epoch: one shuffled order of all batches (the same on every
         rank), rank r taking positions r, r + world, ... of its first multiple of world."""
         if rank is None or world is None:
-            rank, world = _world()
+            rank, world = distributed.rank(), distributed.world_size()
         order = list(range(len(self.batches)))
         random.Random(seed * 1_000_003 + epoch).shuffle(order)
         usable = len(order) - len(order) % world
@@ -200,12 +183,8 @@ class TranslationTask:
 
     def _train_one(self, member: Member, progress) -> MemberResult:
         cfg = self.cfg
-        model = self.build()
-        model.load_state_dict(member.params)
-        names = [n for n, _ in model.named_parameters()]
-        masks = [member.masks[n].to(self.device) if member.masks and n in member.masks else None for n in names]
-        opt = MaskedAdam(model.parameters(), masks, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
-        _, world = _world()
+        model, opt = self.model_and_optimizer(member)
+        world = distributed.world_size()
         net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
         src, tgt = self.splits["train"]
         gen = torch.Generator().manual_seed(int(member.seed))  # dropout per member
@@ -218,7 +197,7 @@ class TranslationTask:
                 epoch, position = epoch + 1, 0
                 order = self.epoch_order(member.seed, epoch)
                 if rewind is None and member.rewind_epochs is not None and epoch >= member.rewind_epochs:
-                    rewind = self._snapshot(model)
+                    rewind = self.snapshot(model)
             s, t_in, t_out = (x.to(self.device) for x in collate(src, tgt, self.batches[order[position]]))
             position += 1
             for group in opt.param_groups:
@@ -239,14 +218,14 @@ class TranslationTask:
             opt.step()
             losses.append(float(loss.detach()))
             if rewind is None and member.rewind_updates is not None and update >= member.rewind_updates:
-                rewind = self._snapshot(model)
+                rewind = self.snapshot(model)
             if (cfg.updates - update) % cfg.save_every == 0 and (
                 cfg.updates - update
             ) // cfg.save_every < cfg.average_last:
-                checkpoints.append(self._snapshot(model))
+                checkpoints.append(self.snapshot(model))
             if progress is not None:
                 progress.update(1)
-        final = average_checkpoints(checkpoints) if checkpoints else self._snapshot(model)
+        final = average_checkpoints(checkpoints) if checkpoints else self.snapshot(model)
         model.load_state_dict(final)
         valid_loss = self.loss(model, "valid")
         sacre, tokenized = self.bleu(model, "test")
@@ -265,10 +244,6 @@ class TranslationTask:
                 "checkpoints_averaged": len(checkpoints),
             },
         )
-
-    @staticmethod
-    def _snapshot(model: nn.Module) -> Params:
-        return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
     # --- evaluation ---------------------------------------------------------------------------
     @torch.no_grad()
