@@ -37,12 +37,13 @@ class MTConfig:
     dataset: str = "wmt14-sample"  # multi30k, wmt14-sample or a directory of {train,valid,test}.{src,tgt}
     data: str = ""  # root of the named datasets ("" = ../shared/data/mt)
     vocab: int = 32000  # joint BPE size
-    d_model: int = 512
-    heads: int = 8
-    ffn: int = 2048
-    enc_layers: int = 6
-    dec_layers: int = 6
-    dropout: float = 0.1
+    # The network's shape: TransformerConfig's defaults (Transformer-base), flat for the CLI.
+    d_model: int = TransformerConfig.d_model
+    heads: int = TransformerConfig.heads
+    ffn: int = TransformerConfig.ffn
+    enc_layers: int = TransformerConfig.enc_layers
+    dec_layers: int = TransformerConfig.dec_layers
+    dropout: float = TransformerConfig.dropout
     max_tokens: int = 4096  # per batch and rank (source or target tokens incl. padding, the larger)
     max_len: int = 256  # longer sentences are cut (subword tokens)
     updates: int = 50_000
