@@ -62,7 +62,7 @@ def ale_extension():
         return None
     return CppExtension(
         "lotteryfast._ale",
-        ["csrc/ale/pool.cpp", "csrc/ale/bindings.cpp"],
+        ["csrc/ale/pool.cpp", "csrc/ale/frames.cpp", "csrc/ale/bindings.cpp"],
         include_dirs=[os.path.join(prefix, "include")],
         extra_compile_args={"cxx": ["-O3", "-Wall", "-fvisibility=hidden"]},
         # ALE's objects are GCC LTO objects: link with g++ (setuptools does) and let it optimize.

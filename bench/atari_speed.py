@@ -109,6 +109,7 @@ def main() -> None:
     for _ in range(args.rounds):
         ours.append(lotteryfast_pool(args.game, args.envs, args.threads, args.steps))
         theirs.append(ale_vector_env(args.game, args.envs, args.threads, args.steps))
+    ratios = sorted(a / b for a, b in zip(ours, theirs, strict=True))
     rows = [
         ("lotteryfast AtariPool", statistics.median(ours)),
         ("ale-py AtariVectorEnv (C++)", statistics.median(theirs)),
@@ -127,6 +128,10 @@ def main() -> None:
     print("| pool | env-steps/s | vs AtariVectorEnv | of the ceiling |\n|---|---|---|---|")
     for name, rate in rows:
         print(f"| {name} | {rate:,.0f} | {rate / rows[1][1]:.2f}x | {100 * rate / ceiling:.0f} % |")
+    print(
+        f"AtariPool / AtariVectorEnv per round (back-to-back pairs): median {statistics.median(ratios):.2f}x, "
+        f"range {ratios[0]:.2f}-{ratios[-1]:.2f}x over {len(ratios)} rounds"
+    )
 
 
 if __name__ == "__main__":

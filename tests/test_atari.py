@@ -35,9 +35,22 @@ def compare_step(pool_out, refs, ids, actions):
         ("Breakout", 3, dict(max_episode_steps=40, episodic_life=True, fire_reset=True, clip_rewards=True)),
         ("SpaceInvaders", 2, dict(max_episode_steps=60, noop_max=5)),
         ("Pong", 2, dict(max_episode_steps=30, height=84, width=84, stack=2, frameskip=3)),
+        ("Seaquest", 2, dict(max_episode_steps=50, height=70, width=40)),
+        ("Assault", 1, dict(max_episode_steps=50, max_pool=False)),
     ],
 )
-def test_sync_pool_matches_reference(game, threads, options):
+@pytest.mark.parametrize("simd", [True, False], ids=["simd", "scalar"])
+def test_sync_pool_matches_reference(game, threads, options, simd):
+    """Every observation, reward and flag equals the reference, with the vectorised frame
+    preprocessing (AVX-512 VBMI, where the CPU has it) and with the scalar one."""
+    _ale.set_frames_simd(simd)
+    try:
+        run_against_reference(game, threads, options)
+    finally:
+        _ale.set_frames_simd(True)
+
+
+def run_against_reference(game, threads, options):
     pp = AtariPreprocessing(**options)
     n, seed = 3, 11
     pool = AtariPool(game, n, num_threads=threads, seed=seed, **options)

@@ -3,6 +3,7 @@
 
 #include <memory>
 
+#include "frames.h"
 #include "pool.h"
 
 namespace {
@@ -82,6 +83,10 @@ class TorchAtariPool {
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "lotteryfast's batched ALE actor pool (C++ threads, C++ preprocessing)";
+  m.def("frames_simd_active", &lf::atari::frames::simd_active,
+        "whether frame preprocessing runs its AVX-512 VBMI path (CPU support and not switched off)");
+  m.def("set_frames_simd", &lf::atari::frames::set_simd, py::arg("enabled"),
+        "switches the AVX-512 frame preprocessing on or off (off: the scalar path; for tests)");
   py::class_<Preprocessing>(m, "Preprocessing")
       .def(py::init<>())
       .def_readwrite("frameskip", &Preprocessing::frameskip)

@@ -9,11 +9,14 @@
 
 #include "ale/ale_interface.hpp"
 #include "ale/common/Log.hpp"
+#include "frames.h"
 
 namespace lf::atari {
 namespace {
 
-constexpr int kScreenH = 210, kScreenW = 160;
+using frames::kScreenH;
+using frames::kScreenSize;
+using frames::kScreenW;
 
 struct Tap {
   int index;
@@ -47,43 +50,13 @@ uint64_t SplitMix64::next() {
 
 uint64_t mix(uint64_t seed, uint64_t id) { return SplitMix64{seed + 0x9e3779b97f4a7c15ull * id}.next(); }
 
-namespace {
-
-// Round-half-to-even of sum / 4 (the mean of a 2 x 2 block).
-inline uint8_t mean4(int sum) {
-  const int q = sum >> 2, r = sum & 3;
-  return static_cast<uint8_t>(q + ((r > 2) | ((r == 2) & q & 1)));
-}
-
-// 210 x 160 -> 105 x 80 (the paper's frame): 2 x 2 block means, optionally of max(prev, last).
-template <bool kPoolTwo>
-void halve(const uint8_t* prev, const uint8_t* last, uint8_t* dst) {
-  constexpr int w = kScreenW / 2;
-  for (int y = 0; y < kScreenH / 2; ++y) {
-    const uint8_t* l0 = last + 2 * y * kScreenW;
-    const uint8_t* l1 = l0 + kScreenW;
-    const uint8_t* p0 = prev + 2 * y * kScreenW;
-    const uint8_t* p1 = p0 + kScreenW;
-    for (int x = 0; x < w; ++x) {
-      int a = l0[2 * x], b = l0[2 * x + 1], c = l1[2 * x], d = l1[2 * x + 1];
-      if constexpr (kPoolTwo) {
-        a = std::max<int>(a, p0[2 * x]);
-        b = std::max<int>(b, p0[2 * x + 1]);
-        c = std::max<int>(c, p1[2 * x]);
-        d = std::max<int>(d, p1[2 * x + 1]);
-      }
-      dst[y * w + x] = mean4(a + b + c + d);
-    }
-  }
-}
-
-}  // namespace
-
 struct AtariPool::Env {
   ale::ALEInterface ale;
   std::vector<ale::Action> actions;
   SplitMix64 rng;
-  std::vector<uint8_t> prev, last, pooled;
+  frames::GrayLut lut{};                // palette index -> gray, ALE's own conversion
+  std::vector<uint8_t> prev, last;     // the last two captured screens (palette indices)
+  std::vector<uint8_t> gray;           // the gray frame, for target sizes other than 105 x 80
   bool pool_two = false;  // the frame is max(prev, last), else last
   std::vector<std::vector<Tap>> row_taps, col_taps;
   int32_t action = 0;
@@ -91,6 +64,29 @@ struct AtariPool::Env {
   int steps = 0;
   int lives = 0;
 };
+
+namespace {
+
+// ALE's grayscale of every palette index, taken through ALE's own conversion so it matches
+// getScreenGrayscale exactly. The TIA only emits even indices (colour registers drop bit 0);
+// an odd index maps like its even neighbour.
+frames::GrayLut gray_table(ale::ALEInterface& ale) {
+  std::vector<uint8_t> even(128), gray;
+  for (int i = 0; i < 128; ++i) even[i] = static_cast<uint8_t>(2 * i);
+  ale.theOSystem->colourPalette().applyPaletteGrayscale(gray, even.data(), even.size());
+  frames::GrayLut lut;
+  for (int v = 0; v < 256; ++v) lut[v] = gray[v >> 1];
+  return lut;
+}
+
+// Copies the current screen (palette indices) into `dst`: 33.6 kB, cheaper than ALE's scalar
+// grayscale conversion, which write_frame fuses into its single pass instead.
+void capture(const ale::ALEInterface& ale, std::vector<uint8_t>& dst) {
+  const uint8_t* screen = ale.getScreen().getArray();
+  std::copy(screen, screen + kScreenSize, dst.data());
+}
+
+}  // namespace
 
 // Runs fn(i) for every environment on `threads` threads (thread t takes i = t, t + threads, ...):
 // loading a ROM costs ~0.1 s (ALE precomputes its colour-averaging palette), so building and
@@ -132,9 +128,10 @@ AtariPool::AtariPool(const std::string& rom_path, int num_envs, int num_threads,
     e->ale.loadROM(rom_path);
     e->rng.state = mix(seed ^ kNoopStream, i);
     e->actions = pp.full_action_space ? e->ale.getLegalActionSet() : e->ale.getMinimalActionSet();
-    e->prev.resize(kScreenH * kScreenW);
-    e->last.resize(kScreenH * kScreenW);
-    e->pooled.resize(kScreenH * kScreenW);
+    e->lut = gray_table(e->ale);
+    e->prev.resize(kScreenSize);
+    e->last.resize(kScreenSize);
+    e->gray.resize(kScreenSize);
     e->row_taps = rows;
     e->col_taps = cols;
     envs_[i] = std::move(e);
@@ -184,39 +181,31 @@ void AtariPool::write_frame(Env& e, int id, bool fill_stack) {
   uint8_t* stack = out_.obs + static_cast<size_t>(id) * pp_.stack * plane;
   if (!fill_stack && pp_.stack > 1) std::copy(stack + plane, stack + pp_.stack * plane, stack);  // drop the oldest
   uint8_t* dst = stack + (pp_.stack - 1) * plane;
-  const uint8_t* last = e.last.data();
-  const uint8_t* prev = e.prev.data();
+  const uint8_t* two = e.pool_two ? e.prev.data() : nullptr;
   if (h * 2 == kScreenH && w * 2 == kScreenW) {
-    if (e.pool_two) {
-      halve<true>(prev, last, dst);
-    } else {
-      halve<false>(prev, last, dst);
-    }
-  } else if (kScreenH % h == 0 && kScreenW % w == 0) {
-    // Whole blocks (e.g. 210x160 -> 105x80): integer block means, rounded half to even exactly
-    // as the general path's nearbyint of the weighted sum would; the max pooling is fused in.
-    const int fy = kScreenH / h, fx = kScreenW / w, count = fy * fx;
-    const bool two = e.pool_two;
-    for (int y = 0; y < h; ++y) {
-      for (int x = 0; x < w; ++x) {
-        int sum = 0;
-        for (int dy = 0; dy < fy; ++dy) {
-          const int row = (y * fy + dy) * kScreenW + x * fx;
-          for (int dx = 0; dx < fx; ++dx)
-            sum += two ? std::max(prev[row + dx], last[row + dx]) : last[row + dx];
-        }
-        int q = sum / count;
-        const int r2 = 2 * (sum % count);
-        q += (r2 > count) || (r2 == count && (q & 1));
-        dst[y * w + x] = static_cast<uint8_t>(q);
-      }
-    }
+    frames::halve(e.last.data(), two, e.lut, dst);  // the paper's frame, in one fused pass
   } else {
-    if (e.pool_two) {
-      for (size_t i = 0; i < e.last.size(); ++i) e.pooled[i] = std::max(e.prev[i], e.last[i]);
-      resize_general(e, e.pooled.data(), dst);
+    frames::to_gray(e.last.data(), two, e.lut, e.gray.data(), kScreenSize);
+    if (kScreenH % h == 0 && kScreenW % w == 0) {
+      // Whole blocks (e.g. 210x160 -> 70x40): integer block means, rounded half to even exactly
+      // as the general path's nearbyint of the weighted sum would.
+      const uint8_t* g = e.gray.data();
+      const int fy = kScreenH / h, fx = kScreenW / w, count = fy * fx;
+      for (int y = 0; y < h; ++y) {
+        for (int x = 0; x < w; ++x) {
+          int sum = 0;
+          for (int dy = 0; dy < fy; ++dy) {
+            const int row = (y * fy + dy) * kScreenW + x * fx;
+            for (int dx = 0; dx < fx; ++dx) sum += g[row + dx];
+          }
+          int q = sum / count;
+          const int r2 = 2 * (sum % count);
+          q += (r2 > count) || (r2 == count && (q & 1));
+          dst[y * w + x] = static_cast<uint8_t>(q);
+        }
+      }
     } else {
-      resize_general(e, last, dst);
+      resize_general(e, e.gray.data(), dst);
     }
   }
   if (fill_stack)
@@ -245,7 +234,7 @@ void AtariPool::reset_env(Env& e, int id) {
     e.ale.act(ale::PLAYER_A_NOOP);
     if (e.ale.game_over()) e.ale.reset_game();
   }
-  e.ale.getScreenGrayscale(e.last);
+  capture(e.ale, e.last);
   e.pool_two = false;
   e.score = 0.0;
   e.steps = 0;
@@ -255,7 +244,7 @@ void AtariPool::reset_env(Env& e, int id) {
     const auto fire = std::find(e.actions.begin(), e.actions.end(), ale::PLAYER_A_FIRE);
     if (fire != e.actions.end()) {
       for (int k = 0; k < pp_.frameskip && !e.ale.game_over(); ++k) e.ale.act(ale::PLAYER_A_FIRE);
-      e.ale.getScreenGrayscale(e.last);
+      capture(e.ale, e.last);
       e.pool_two = false;
       write_frame(e, id, /*fill_stack=*/true);
       e.lives = e.ale.lives();
@@ -276,7 +265,7 @@ void AtariPool::run(int id) {
     const bool over = e.ale.game_over();
     if (over || k >= pp_.frameskip - (pp_.max_pool ? 2 : 1)) {
       std::swap(e.prev, e.last);
-      e.ale.getScreenGrayscale(e.last);
+      capture(e.ale, e.last);
       ++captured;
     }
     if (over) break;
@@ -341,6 +330,7 @@ void AtariPool::reset(uint64_t seed) {
     Env& e = *envs_[i];
     e.ale.setInt("random_seed", static_cast<int>(mix(seed, i) & 0x7fffffff));
     e.ale.loadROM(rom_);
+    e.lut = gray_table(e.ale);
     e.rng.state = mix(seed ^ kNoopStream, i);
     reset_env(e, i);
     out_.reward[i] = 0.0f;
