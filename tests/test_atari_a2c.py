@@ -162,3 +162,48 @@ def test_async_actors_train_and_keep_masks():
         dataclasses.replace(TINY, actor_batch=3)
     with pytest.raises(ValueError, match="need the native pool"):
         dataclasses.replace(TINY, actor_batch=2, pool="alepy")
+
+
+def test_episode_scores_count_games_not_lives(monkeypatch):
+    """With episodic life a lost life terminates the return, but the metric's episodes are whole
+    games: exactly the games the pool reports as ended, with their scores."""
+    if not HAVE_NATIVE:
+        pytest.skip("lotteryfast._ale not built")
+    import lotteryfast.tasks.atari as atari_task
+
+    seen = {"terminations": 0, "games": []}
+    real_make_pool = atari_task.make_pool
+
+    class Spy:
+        def __init__(self, pool):
+            self.pool = pool
+
+        def __getattr__(self, name):
+            return getattr(self.pool, name)
+
+        def step(self, actions):
+            out = self.pool.step(actions)
+            info = out[4]
+            seen["terminations"] += int(out[2].sum())
+            seen["games"] += info["episode_return"][info["episode_length"] > 0].tolist()
+            return out
+
+    monkeypatch.setattr(atari_task, "make_pool", lambda cfg, seed: Spy(real_make_pool(cfg, seed)))
+    cfg = dataclasses.replace(TINY, game="Breakout", episodic_life=True, num_envs=4, batch=4, rollout=6)
+    task = AtariTask(cfg)
+    model = task.build()
+    episodes = collections.deque()
+    source = task._round_batches(model, 0, torch.Generator().manual_seed(0), episodes)
+    for _ in zip(range(60), source, strict=False):  # 360 agent steps per game: ~5 lives each
+        pass
+    source.close()
+    assert len(seen["games"]) >= 1 and seen["terminations"] > len(seen["games"])
+    assert list(episodes) == seen["games"]
+
+
+def test_alepy_pool_refuses_episodic_life():
+    pytest.importorskip("ale_py")
+    from lotteryfast.envs.atari import AleVectorPool
+
+    with pytest.raises(ValueError, match="episodic_life=True"):
+        AleVectorPool("Breakout", 2, episodic_life=True)

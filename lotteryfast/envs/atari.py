@@ -150,8 +150,9 @@ class AtariPool:
 
 class AleVectorPool:
     """ale-py's own C++ ``AtariVectorEnv`` behind AtariPool's synchronous interface (the
-    ``--pool alepy`` cross-check): same preprocessing options, same-step reset, torch outputs and
-    ``info["episode_return"]`` (the unclipped score of a game that just ended, else 0)."""
+    ``--pool alepy`` cross-check): same preprocessing options, same-step reset, torch outputs,
+    ``info["episode_return"]`` and ``info["episode_length"]`` (the unclipped score and agent steps
+    of a game that just ended, else 0)."""
 
     def __init__(self, game: str, num_envs: int, num_threads: int = 0, seed: int = 0, **preprocessing: Any):
         import ale_py.vector_env
@@ -166,6 +167,9 @@ class AleVectorPool:
         self.preprocessing = pp = AtariPreprocessing(**preprocessing)
         if pp.clip_rewards or not pp.max_pool:
             raise ValueError("the alepy pool supports clip_rewards=False and max_pool=True only")
+        if pp.episodic_life:
+            # Its terminations on a lost life do not say whether the game itself ended.
+            raise ValueError("the alepy pool does not support episodic_life=True: use the native pool")
         self.game, self.num_envs, self.batch_size, self.seed = game, num_envs, num_envs, seed
         self._env = ale_py.vector_env.AtariVectorEnv(
             rom,
@@ -185,6 +189,7 @@ class AleVectorPool:
             autoreset_mode="SameStep",
         )
         self._returns = torch.zeros(num_envs)
+        self._lengths = torch.zeros(num_envs, dtype=torch.int32)
 
     @property
     def num_actions(self) -> int:
@@ -195,17 +200,26 @@ class AleVectorPool:
         self.seed = self.seed if seed is None else seed
         obs, _ = self._env.reset(seed=self.seed)
         self._returns.zero_()
-        return torch.from_numpy(obs), {"episode_return": torch.zeros(self.num_envs)}
+        self._lengths.zero_()
+        return torch.from_numpy(obs), {
+            "episode_return": torch.zeros(self.num_envs),
+            "episode_length": torch.zeros(self.num_envs, dtype=torch.int32),
+        }
 
     def step(self, actions: torch.Tensor):
         """Steps every game; returns (obs, rewards, terminations, truncations, info)."""
         obs, reward, term, trunc, _ = self._env.step(torch.as_tensor(actions).reshape(-1).numpy())
         reward, term, trunc = torch.from_numpy(reward).float(), torch.from_numpy(term), torch.from_numpy(trunc)
         self._returns += reward
+        self._lengths += 1
         done = term | trunc
-        ended = torch.where(done, self._returns, torch.zeros_like(self._returns))
+        info = {
+            "episode_return": torch.where(done, self._returns, torch.zeros_like(self._returns)),
+            "episode_length": torch.where(done, self._lengths, torch.zeros_like(self._lengths)),
+        }
         self._returns[done] = 0.0
-        return torch.from_numpy(obs), reward, term, trunc, {"episode_return": ended}
+        self._lengths[done] = 0
+        return torch.from_numpy(obs), reward, term, trunc, info
 
     def close(self) -> None:
         self._env.close()

@@ -239,7 +239,7 @@ class AtariTask(ModelTask):
                     obs, r, term, trunc, info = pool.step(actions[t])
                     obs = obs.clone()
                     rewards[t], dones[t] = r, term | trunc
-                    episodes.extend(info["episode_return"][dones[t]].tolist())
+                    episodes.extend(finished_games(info))
                 frames[t_len] = obs
                 order = torch.randperm(n, generator=gen)
                 for first in range(0, n - cfg.batch + 1, cfg.batch):
@@ -281,7 +281,7 @@ class AtariTask(ModelTask):
                 ids = info["env_id"]
                 p = pos[ids]
                 rewards[ids, p], dones[ids, p] = r, term | trunc
-                episodes.extend(info["episode_return"][term | trunc].tolist())
+                episodes.extend(finished_games(info))
                 frames[ids, p + 1] = o
                 pos[ids] = p + 1
                 full = ids[pos[ids] == t_len]
@@ -308,6 +308,12 @@ class AtariTask(ModelTask):
         finally:
             for _ in range(n // cfg.actor_batch):  # every game has one step in flight: collect them
                 pool.recv()
+
+
+def finished_games(info: dict[str, torch.Tensor]) -> list[float]:
+    """Scores of the games that ended in this step. Not `terminated`: with episodic life a lost
+    life terminates the rollout's return, but the game (and its score) goes on."""
+    return info["episode_return"][info["episode_length"] > 0].tolist()
 
 
 def _mean(values) -> float:
