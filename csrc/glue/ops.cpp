@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "../common/numeric.h"
+#include "../cpu/masked_linear.h"
 #include "../cpu/select_cpu.h"
 #include "../cpu/step_cpu.h"
 #include "cuda_ops.h"
@@ -154,6 +155,93 @@ void set_isa(const std::string& name) {
   }
 }
 
+// Checks of the masked linear ops' tensors: CPU, contiguous, the dtype and shape they must have.
+void check_ml(const at::Tensor& t, const char* name, at::ScalarType dtype, at::IntArrayRef shape) {
+  TORCH_CHECK_VALUE(t.device().is_cpu(), "masked_linear: ", name, " must be a CPU tensor, got ", t.device());
+  TORCH_CHECK_VALUE(t.scalar_type() == dtype, "masked_linear: ", name, " must be ", dtype, ", got ", t.scalar_type());
+  TORCH_CHECK_VALUE(t.is_contiguous(), "masked_linear: ", name, " must be contiguous");
+  TORCH_CHECK_VALUE(t.sizes() == shape, "masked_linear: ", name, " has shape ", t.sizes(), ", expected ", shape);
+}
+
+int64_t check_pattern(const at::Tensor& row_ptr, const at::Tensor& cols) {
+  TORCH_CHECK_VALUE(row_ptr.dim() == 1 && row_ptr.numel() >= 1, "masked_linear: row_ptr must be 1-D with rows + 1 entries");
+  check_ml(row_ptr, "row_ptr", at::kLong, {row_ptr.numel()});
+  check_ml(cols, "cols", at::kInt, {cols.numel()});
+  return row_ptr.numel() - 1;
+}
+
+int64_t check_tokens(const at::Tensor& t, const char* name) {
+  TORCH_CHECK_VALUE(t.dim() == 2 && t.size(1) % kMaskedLinearTile == 0, "masked_linear: ", name,
+                    " must be [features, tokens] with tokens padded to a multiple of ", kMaskedLinearTile, ", got ",
+                    t.sizes());
+  return t.size(1);
+}
+
+// [n, f] (rows may be strided) -> [f, np] with zero padding columns (np = pad_to multiple), or,
+// with pad_to = 0, a plain [f, n] transpose of a [n, f] matrix.
+// The result tensor: `out` when given (a reused workspace: no fresh pages to fault in), else new.
+at::Tensor result(const std::optional<at::Tensor>& out, at::IntArrayRef shape, const at::TensorOptions& opts,
+                  const char* op) {
+  if (!out) return at::empty(shape, opts);
+  check_ml(*out, op, at::kFloat, shape);
+  return *out;
+}
+
+at::Tensor transpose_pad(const at::Tensor& x, int64_t pad_to, const std::optional<at::Tensor>& out_ws) {
+  TORCH_CHECK_VALUE(x.dim() == 2 && x.device().is_cpu() && x.scalar_type() == at::kFloat,
+                    "transpose_pad: x must be a 2-D float32 CPU tensor, got ", x.sizes(), " ", x.scalar_type());
+  TORCH_CHECK_VALUE(x.stride(1) == 1 || x.size(1) <= 1, "transpose_pad: x's rows must be contiguous");
+  const int64_t n = x.size(0), f = x.size(1);
+  const int64_t np = pad_to > 0 ? (n + pad_to - 1) / pad_to * pad_to : n;
+  at::Tensor out = result(out_ws, {f, np}, x.options(), "transpose_pad out");
+  if (n > 0 && f > 0) transpose_f32(x.data_ptr<float>(), n, f, x.stride(0), out.data_ptr<float>(), np);
+  if (np > n) out.narrow(1, n, np - n).zero_();
+  return out;
+}
+
+at::Tensor ml_gather(const at::Tensor& w, const at::Tensor& row_ptr, const at::Tensor& cols) {
+  const int64_t rows = check_pattern(row_ptr, cols);
+  TORCH_CHECK_VALUE(w.dim() == 2, "masked_linear: weight must be 2-D, got ", w.sizes());
+  check_ml(w, "weight", at::kFloat, {rows, w.size(1)});
+  at::Tensor vals = at::empty({cols.numel()}, w.options());
+  masked_linear_gather(w.data_ptr<float>(), row_ptr.data_ptr<int64_t>(), cols.data_ptr<int32_t>(), rows, w.size(1),
+                       vals.data_ptr<float>());
+  return vals;
+}
+
+at::Tensor ml_forward(const at::Tensor& vals, const at::Tensor& row_ptr, const at::Tensor& cols, const at::Tensor& xT,
+                      const std::optional<at::Tensor>& bias, const std::optional<at::Tensor>& out) {
+  const int64_t rows = check_pattern(row_ptr, cols), np = check_tokens(xT, "xT");
+  check_ml(vals, "vals", at::kFloat, {cols.numel()});
+  check_ml(xT, "xT", at::kFloat, {xT.size(0), np});
+  if (bias) check_ml(*bias, "bias", at::kFloat, {rows});
+  at::Tensor yT = result(out, {rows, np}, xT.options(), "forward out");
+  masked_linear_forward(vals.data_ptr<float>(), row_ptr.data_ptr<int64_t>(), cols.data_ptr<int32_t>(), rows,
+                        xT.data_ptr<float>(), np, bias ? bias->data_ptr<float>() : nullptr, yT.data_ptr<float>());
+  return yT;
+}
+
+at::Tensor ml_grad_input(const at::Tensor& vals, const at::Tensor& row_ptr, const at::Tensor& cols, int64_t in,
+                         const at::Tensor& gT, const std::optional<at::Tensor>& out) {
+  const int64_t rows = check_pattern(row_ptr, cols), np = check_tokens(gT, "gT");
+  check_ml(vals, "vals", at::kFloat, {cols.numel()});
+  check_ml(gT, "gT", at::kFloat, {rows, np});
+  at::Tensor gxT = result(out, {in, np}, gT.options(), "grad_input out");
+  masked_linear_grad_input(vals.data_ptr<float>(), row_ptr.data_ptr<int64_t>(), cols.data_ptr<int32_t>(), rows, in,
+                           gT.data_ptr<float>(), np, gxT.data_ptr<float>());
+  return gxT;
+}
+
+at::Tensor ml_grad_weight(const at::Tensor& row_ptr, const at::Tensor& cols, const at::Tensor& gT, const at::Tensor& xT) {
+  const int64_t rows = check_pattern(row_ptr, cols), np = check_tokens(gT, "gT");
+  check_ml(gT, "gT", at::kFloat, {rows, np});
+  check_ml(xT, "xT", at::kFloat, {xT.size(0), np});
+  at::Tensor gw = at::empty({rows, xT.size(0)}, gT.options());
+  masked_linear_grad_weight(row_ptr.data_ptr<int64_t>(), cols.data_ptr<int32_t>(), rows, xT.size(0),
+                            gT.data_ptr<float>(), xT.data_ptr<float>(), np, gw.data_ptr<float>());
+  return gw;
+}
+
 }  // namespace
 }  // namespace lf
 
@@ -169,6 +257,16 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       .def("step", &lf::StepPlan::step, release(), "One masked step with these grads and hyper-parameters");
   m.def("kth_smallest", &lf::kth_smallest, release(), "Exact k-th smallest magnitude over tensors (radix select)");
   m.def("prune", &lf::prune, release(), "Global magnitude pruning of a fraction of the unpruned entries");
+  m.def("transpose_pad", &lf::transpose_pad, release(), py::arg("x"), py::arg("pad_to") = 0, py::arg("out") = py::none(),
+        "[n, f] -> [f, n padded to a multiple of pad_to] (zero padding), blocked and parallel");
+  m.def("masked_linear_gather", &lf::ml_gather, release(), "Values of a weight's kept entries, row by row");
+  m.def("masked_linear_forward", &lf::ml_forward, release(), py::arg("vals"), py::arg("row_ptr"), py::arg("cols"),
+        py::arg("xT"), py::arg("bias"), py::arg("out") = py::none(), "yT = W xT + b over the kept weights only");
+  m.def("masked_linear_grad_input", &lf::ml_grad_input, release(), py::arg("vals"), py::arg("row_ptr"),
+        py::arg("cols"), py::arg("in_features"), py::arg("gT"), py::arg("out") = py::none(),
+        "gxT = W^T gT over the kept weights only");
+  m.def("masked_linear_grad_weight", &lf::ml_grad_weight, release(),
+        "gW = gT xT^T at the kept weights, 0 at the pruned ones");
   m.def("cpu_isa", [] { return lf::isa_name(lf::active_cpu_isa()); }, "CPU instruction set the kernels use");
   m.def("best_cpu_isa", [] { return lf::isa_name(lf::best_cpu_isa()); }, "Best CPU instruction set available");
   m.def("set_cpu_isa", &lf::set_isa, "Force the CPU instruction set ('avx512' or 'generic')");
