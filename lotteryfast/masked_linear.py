@@ -28,6 +28,11 @@ class RowPattern:
     cols_in: int
     row_ptr: torch.Tensor  # int64 [rows + 1]
     cols: torch.Tensor  # int32 [nnz], ascending in each row
+    # The same entries listed by input within blocks of _C.MASKED_LINEAR_ROW_BLOCK rows (for the
+    # input gradient): entry e of that order is entry col_order[e] of the row order.
+    col_ptr: torch.Tensor  # int64 [blocks * cols_in + 1]
+    col_rows: torch.Tensor  # int32 [nnz]
+    col_order: torch.Tensor  # int64 [nnz]
     workspaces: dict = field(default_factory=dict, compare=False, repr=False)
 
     def workspace(self, name: str, shape: tuple[int, int]) -> torch.Tensor:
@@ -46,8 +51,23 @@ class RowPattern:
         counts = mask.sum(1)
         row_ptr = torch.zeros(mask.shape[0] + 1, dtype=torch.int64)
         torch.cumsum(counts, 0, out=row_ptr[1:])
-        cols = mask.nonzero()[:, 1].to(torch.int32).contiguous()  # row-major order
-        return cls(mask.shape[0], mask.shape[1], row_ptr, cols)
+        nonzero = mask.nonzero()  # row-major order
+        rows_of, cols = nonzero[:, 0], nonzero[:, 1]
+        block = _C.MASKED_LINEAR_ROW_BLOCK
+        n_rows, n_in = mask.shape
+        key = rows_of // block * n_in + cols
+        col_order = torch.argsort(key, stable=True)  # rows stay ascending within a list
+        col_ptr = torch.zeros(max(1, -(-n_rows // block)) * n_in + 1, dtype=torch.int64)
+        torch.cumsum(torch.bincount(key, minlength=col_ptr.numel() - 1), 0, out=col_ptr[1:])
+        return cls(
+            n_rows,
+            n_in,
+            row_ptr,
+            cols.to(torch.int32).contiguous(),
+            col_ptr,
+            rows_of[col_order].to(torch.int32).contiguous(),
+            col_order,
+        )
 
     @property
     def density(self) -> float:
@@ -83,7 +103,10 @@ class _MaskedLinear(torch.autograd.Function):
         g_t = _padded_transpose(grad, p.workspace("gT", (p.rows, _padded(n))))
         gx = gw = gb = None
         if ctx.needs_input_grad[0]:
-            gx_t = _C.masked_linear_grad_input(vals, p.row_ptr, p.cols, p.cols_in, g_t, p.workspace("gxT", x_t.shape))
+            col_vals = vals.index_select(0, p.col_order)
+            gx_t = _C.masked_linear_grad_input(
+                col_vals, p.col_ptr, p.col_rows, p.rows, g_t, p.workspace("gxT", x_t.shape)
+            )
             gx = _C.transpose_pad(gx_t[:, :n])
         if ctx.needs_input_grad[1]:
             gw = _C.masked_linear_grad_weight(p.row_ptr, p.cols, g_t, x_t)

@@ -52,6 +52,7 @@ def assert_close(actual, expected, what):
     ("rows", "cols", "n", "density", "bias"),
     [
         (300, 70, 37, 0.2, True),  # rows across work blocks, a padded token tile
+        (2500, 40, 70, 0.1, True),  # several row blocks of the input gradient's lists
         (40, 33, 300, 0.5, True),  # several token tiles, the last one partial
         (17, 5, 1, 0.3, False),  # one token
         (9, 16, 256, 1.0, True),  # nothing pruned

@@ -1,8 +1,8 @@
 // Row-sparse products for masked_linear.h. Tokens are the contiguous dimension, so every
 // multiply-add is a full vector: the forward keeps 64 tokens of one output row in registers while
-// it streams the row's kept weights; the input gradient keeps a row's 256-token gradient in
-// registers and adds it into the rows of the kept inputs; the weight gradient is one dot product
-// per kept weight and 256-token tile. Work is split so that no two threads write the same memory,
+// it streams the row's kept weights; the input gradient does the same for one input, over the
+// kept weights of a block of rows listed by input; the weight gradient is one dot product per
+// kept weight and 256-token tile. Work is split so that no two threads write the same memory,
 // and the activation tile a block reads (in x 64 or 256 floats) stays in L2. The tile kernels come
 // in a portable and an AVX-512 build (masked_linear_tiles.h), chosen like the optimizer's.
 #include "masked_linear.h"
@@ -35,15 +35,18 @@ void forward_tile(const float* vals, const int64_t* row_ptr, const int32_t* cols
   }
 }
 
-void grad_input_tile(const float* vals, const int64_t* row_ptr, const int32_t* cols, int64_t rows, const float* gT,
-                     int64_t np, float* gxT, int64_t t0) {
-  for (int64_t i = 0; i < rows; ++i) {
-    const float* g = gT + i * np + t0;
-    for (int64_t j = row_ptr[i]; j < row_ptr[i + 1]; ++j) {
-      const float wk = vals[j];
-      float* gx = gxT + cols[j] * np + t0;
-      for (int64_t t = 0; t < kTile; ++t) gx[t] += wk * g[t];
+void grad_input_tile(const float* col_vals, const int64_t* col_ptr, const int32_t* col_rows, int64_t in,
+                     const float* gT, int64_t np, float* gxT, int64_t t0) {
+  for (int64_t k = 0; k < in; ++k) {
+    if (col_ptr[k] == col_ptr[k + 1]) continue;
+    float acc[ml::kRegTile] = {};
+    for (int64_t e = col_ptr[k]; e < col_ptr[k + 1]; ++e) {
+      const float wk = col_vals[e];
+      const float* g = gT + col_rows[e] * np + t0;
+      for (int64_t t = 0; t < ml::kRegTile; ++t) acc[t] += wk * g[t];
     }
+    float* gx = gxT + k * np + t0;
+    for (int64_t t = 0; t < ml::kRegTile; ++t) gx[t] += acc[t];
   }
 }
 
@@ -100,12 +103,16 @@ void masked_linear_forward(const float* vals, const int64_t* row_ptr, const int3
   }
 }
 
-void masked_linear_grad_input(const float* vals, const int64_t* row_ptr, const int32_t* cols, int64_t rows,
+void masked_linear_grad_input(const float* col_vals, const int64_t* col_ptr, const int32_t* col_rows, int64_t rows,
                               int64_t in, const float* gT, int64_t np, float* gxT) {
   const ml::GradInputTile tile = tiles().grad_input;
+  const int64_t blocks = std::max<int64_t>(1, (rows + kMaskedLinearRowBlock - 1) / kMaskedLinearRowBlock);
   std::fill(gxT, gxT + in * np, 0.0f);
+  // A thread owns whole token tiles of gxT; a block's rows of gT for one tile (64 kB) stay in L2
+  // while every input's list of that block is summed in registers.
 #pragma omp parallel for schedule(dynamic, 1)
-  for (int64_t t0 = 0; t0 < np; t0 += kTile) tile(vals, row_ptr, cols, rows, gT, np, gxT, t0);
+  for (int64_t t0 = 0; t0 < np; t0 += ml::kRegTile)
+    for (int64_t b = 0; b < blocks; ++b) tile(col_vals, col_ptr + b * in, col_rows, in, gT, np, gxT, t0);
 }
 
 void masked_linear_grad_weight(const int64_t* row_ptr, const int32_t* cols, int64_t rows, int64_t in,

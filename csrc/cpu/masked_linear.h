@@ -10,7 +10,8 @@
 
 namespace lf {
 
-constexpr int64_t kMaskedLinearTile = 256;  // tokens per tile (np must be a multiple)
+constexpr int64_t kMaskedLinearTile = 256;       // tokens per tile (np must be a multiple)
+constexpr int64_t kMaskedLinearRowBlock = 1024;  // rows per block of the input gradient's lists
 
 // vals[j] = W[i, cols[j]] for the kept entries, row by row
 void masked_linear_gather(const float* w, const int64_t* row_ptr, const int32_t* cols, int64_t rows, int64_t in,
@@ -20,8 +21,10 @@ void masked_linear_gather(const float* w, const int64_t* row_ptr, const int32_t*
 void masked_linear_forward(const float* vals, const int64_t* row_ptr, const int32_t* cols, int64_t rows,
                            const float* xT, int64_t np, const float* bias, float* yT);
 
-// gxT[k, :] = sum over rows i keeping k of W[i, k] gT[i, :]
-void masked_linear_grad_input(const float* vals, const int64_t* row_ptr, const int32_t* cols, int64_t rows,
+// gxT[k, :] = sum over rows i keeping k of W[i, k] gT[i, :], from the kept entries listed by input
+// within blocks of kMaskedLinearRowBlock rows: those of block b and input k are
+// [col_ptr[b * in + k], col_ptr[b * in + k + 1]), with their rows col_rows and values col_vals.
+void masked_linear_grad_input(const float* col_vals, const int64_t* col_ptr, const int32_t* col_rows, int64_t rows,
                               int64_t in, const float* gT, int64_t np, float* gxT);
 
 // gw[i, k] = gT[i, :] . xT[k, :] for kept (i, k), 0 for pruned ones (the whole [rows, in] is written)

@@ -37,21 +37,24 @@ void forward_tile(const float* vals, const int64_t* row_ptr, const int32_t* cols
   }
 }
 
-void grad_input_tile(const float* vals, const int64_t* row_ptr, const int32_t* cols, int64_t rows, const float* gT,
-                     int64_t np, float* gxT, int64_t t0) {
-  for (int64_t i = 0; i < rows; ++i) {
-    if (row_ptr[i] == row_ptr[i + 1]) continue;
-    __m512 g[kTileVecs];
-    const float* gi = gT + i * np + t0;
-#pragma GCC unroll 16
-    for (int q = 0; q < kTileVecs; ++q) g[q] = _mm512_loadu_ps(gi + 16 * q);
-    for (int64_t j = row_ptr[i]; j < row_ptr[i + 1]; ++j) {
-      const __m512 w = _mm512_set1_ps(vals[j]);
-      float* gx = gxT + cols[j] * np + t0;
-#pragma GCC unroll 16
-      for (int q = 0; q < kTileVecs; ++q)
-        _mm512_storeu_ps(gx + 16 * q, _mm512_fmadd_ps(w, g[q], _mm512_loadu_ps(gx + 16 * q)));
+void grad_input_tile(const float* col_vals, const int64_t* col_ptr, const int32_t* col_rows, int64_t in,
+                     const float* gT, int64_t np, float* gxT, int64_t t0) {
+  for (int64_t k = 0; k < in; ++k) {
+    if (col_ptr[k] == col_ptr[k + 1]) continue;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t e = col_ptr[k]; e < col_ptr[k + 1]; ++e) {
+      const __m512 w = _mm512_set1_ps(col_vals[e]);
+      const float* g = gT + col_rows[e] * np + t0;
+      a0 = _mm512_fmadd_ps(w, _mm512_loadu_ps(g), a0);
+      a1 = _mm512_fmadd_ps(w, _mm512_loadu_ps(g + 16), a1);
+      a2 = _mm512_fmadd_ps(w, _mm512_loadu_ps(g + 32), a2);
+      a3 = _mm512_fmadd_ps(w, _mm512_loadu_ps(g + 48), a3);
     }
+    float* gx = gxT + k * np + t0;
+    _mm512_storeu_ps(gx, _mm512_add_ps(_mm512_loadu_ps(gx), a0));
+    _mm512_storeu_ps(gx + 16, _mm512_add_ps(_mm512_loadu_ps(gx + 16), a1));
+    _mm512_storeu_ps(gx + 32, _mm512_add_ps(_mm512_loadu_ps(gx + 32), a2));
+    _mm512_storeu_ps(gx + 48, _mm512_add_ps(_mm512_loadu_ps(gx + 48), a3));
   }
 }
 

@@ -221,14 +221,20 @@ at::Tensor ml_forward(const at::Tensor& vals, const at::Tensor& row_ptr, const a
   return yT;
 }
 
-at::Tensor ml_grad_input(const at::Tensor& vals, const at::Tensor& row_ptr, const at::Tensor& cols, int64_t in,
-                         const at::Tensor& gT, const std::optional<at::Tensor>& out) {
-  const int64_t rows = check_pattern(row_ptr, cols), np = check_tokens(gT, "gT");
-  check_ml(vals, "vals", at::kFloat, {cols.numel()});
+at::Tensor ml_grad_input(const at::Tensor& col_vals, const at::Tensor& col_ptr, const at::Tensor& col_rows,
+                         int64_t rows, const at::Tensor& gT, const std::optional<at::Tensor>& out) {
+  const int64_t np = check_tokens(gT, "gT");
   check_ml(gT, "gT", at::kFloat, {rows, np});
+  check_ml(col_rows, "col_rows", at::kInt, {col_rows.numel()});
+  check_ml(col_vals, "col_vals", at::kFloat, {col_rows.numel()});
+  const int64_t blocks = std::max<int64_t>(1, (rows + kMaskedLinearRowBlock - 1) / kMaskedLinearRowBlock);
+  TORCH_CHECK_VALUE(col_ptr.dim() == 1 && (col_ptr.numel() - 1) % blocks == 0,
+                    "masked_linear: col_ptr must have blocks * in + 1 entries, got ", col_ptr.sizes());
+  check_ml(col_ptr, "col_ptr", at::kLong, {col_ptr.numel()});
+  const int64_t in = (col_ptr.numel() - 1) / blocks;
   at::Tensor gxT = result(out, {in, np}, gT.options(), "grad_input out");
-  masked_linear_grad_input(vals.data_ptr<float>(), row_ptr.data_ptr<int64_t>(), cols.data_ptr<int32_t>(), rows, in,
-                           gT.data_ptr<float>(), np, gxT.data_ptr<float>());
+  masked_linear_grad_input(col_vals.data_ptr<float>(), col_ptr.data_ptr<int64_t>(), col_rows.data_ptr<int32_t>(),
+                           rows, in, gT.data_ptr<float>(), np, gxT.data_ptr<float>());
   return gxT;
 }
 
@@ -262,9 +268,10 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("masked_linear_gather", &lf::ml_gather, release(), "Values of a weight's kept entries, row by row");
   m.def("masked_linear_forward", &lf::ml_forward, release(), py::arg("vals"), py::arg("row_ptr"), py::arg("cols"),
         py::arg("xT"), py::arg("bias"), py::arg("out") = py::none(), "yT = W xT + b over the kept weights only");
-  m.def("masked_linear_grad_input", &lf::ml_grad_input, release(), py::arg("vals"), py::arg("row_ptr"),
-        py::arg("cols"), py::arg("in_features"), py::arg("gT"), py::arg("out") = py::none(),
-        "gxT = W^T gT over the kept weights only");
+  m.def("masked_linear_grad_input", &lf::ml_grad_input, release(), py::arg("col_vals"), py::arg("col_ptr"),
+        py::arg("col_rows"), py::arg("rows"), py::arg("gT"), py::arg("out") = py::none(),
+        "gxT = W^T gT over the kept weights only, from their lists by input within row blocks");
+  m.attr("MASKED_LINEAR_ROW_BLOCK") = lf::kMaskedLinearRowBlock;
   m.def("masked_linear_grad_weight", &lf::ml_grad_weight, release(),
         "gW = gT xT^T at the kept weights, 0 at the pruned ones");
   m.def("cpu_isa", [] { return lf::isa_name(lf::active_cpu_isa()); }, "CPU instruction set the kernels use");
