@@ -1,12 +1,14 @@
 // C++ tests of the CPU kernels against libtorch references: exact k-th magnitude (torch::kthvalue),
-// exact pruned sets (stable sort), and the masked Adam step (torch tensor formula; AVX-512 and
-// portable paths bit-identical).
+// exact pruned sets (stable sort), the masked Adam step (torch tensor formula; AVX-512 and
+// portable paths bit-identical), and the masked linear products (dense float64 products).
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <vector>
 
+#include "cpu/masked_linear.h"
 #include "cpu/select_cpu.h"
 #include "cpu/step_cpu.h"
 #include "common/numeric.h"
@@ -107,7 +109,58 @@ static void test_adam_step() {
   if (results.size() == 2) EXPECT(torch::equal(results[0], results[1]));
 }
 
+// Forward, input and weight gradients of the masked linear kernels on a 2,100 x 37 weight (three
+// row blocks of the input gradient's lists) and 300 tokens (two tiles), both instruction sets.
+static void test_masked_linear() {
+  torch::manual_seed(7);
+  const int64_t rows = 2100, in = 37, n = 300, tile = lf::kMaskedLinearTile, block = lf::kMaskedLinearRowBlock;
+  const int64_t np = (n + tile - 1) / tile * tile;
+  const torch::Tensor mask = torch::rand({rows, in}) < 0.25;
+  const torch::Tensor w = torch::randn({rows, in}) * mask, b = torch::randn({rows});
+  const torch::Tensor x = torch::randn({n, in}), g = torch::randn({n, rows});
+  // Pattern: kept entries by row, and by (row block, input) with rows ascending.
+  std::vector<int64_t> row_ptr{0}, col_ptr(((rows + block - 1) / block) * in + 1, 0);
+  std::vector<int32_t> cols, col_rows;
+  std::vector<float> vals, col_vals;
+  const auto m = mask.accessor<bool, 2>();
+  const auto wa = w.accessor<float, 2>();
+  for (int64_t i = 0; i < rows; ++i) {
+    for (int64_t k = 0; k < in; ++k)
+      if (m[i][k]) cols.push_back(int32_t(k)), vals.push_back(wa[i][k]), ++col_ptr[(i / block) * in + k + 1];
+    row_ptr.push_back(int64_t(cols.size()));
+  }
+  for (size_t c = 1; c < col_ptr.size(); ++c) col_ptr[c] += col_ptr[c - 1];
+  for (int64_t bl = 0; bl * block < rows; ++bl)
+    for (int64_t k = 0; k < in; ++k)
+      for (int64_t i = bl * block; i < std::min(rows, bl * block + block); ++i)
+        if (m[i][k]) col_rows.push_back(int32_t(i)), col_vals.push_back(wa[i][k]);
+  const auto padded = [&](const torch::Tensor& t) {  // [n, f] -> [f, np]
+    return torch::cat({t.t(), torch::zeros({t.size(1), np - n})}, 1).contiguous();
+  };
+  const torch::Tensor xT = padded(x), gT = padded(g);
+  const torch::Tensor y_ref = torch::addmm(b.to(torch::kDouble), x.to(torch::kDouble), w.to(torch::kDouble).t());
+  const torch::Tensor gx_ref = g.to(torch::kDouble).mm(w.to(torch::kDouble));
+  const torch::Tensor gw_ref = g.to(torch::kDouble).t().mm(x.to(torch::kDouble)) * mask;
+  for (lf::CpuIsa isa : {lf::CpuIsa::Generic, lf::CpuIsa::Avx512}) {
+    if (isa == lf::CpuIsa::Avx512 && lf::best_cpu_isa() != lf::CpuIsa::Avx512) continue;
+    lf::set_cpu_isa(isa);
+    torch::Tensor yT = torch::empty({rows, np}), gxT = torch::empty({in, np}), gw = torch::empty({rows, in});
+    lf::masked_linear_forward(vals.data(), row_ptr.data(), cols.data(), rows, xT.data_ptr<float>(), np,
+                              b.data_ptr<float>(), yT.data_ptr<float>());
+    lf::masked_linear_grad_input(col_vals.data(), col_ptr.data(), col_rows.data(), rows, in, gT.data_ptr<float>(), np,
+                                 gxT.data_ptr<float>());
+    lf::masked_linear_grad_weight(row_ptr.data(), cols.data(), rows, in, gT.data_ptr<float>(), xT.data_ptr<float>(),
+                                  np, gw.data_ptr<float>());
+    EXPECT(torch::allclose(yT.slice(1, 0, n).t().to(torch::kDouble), y_ref, 0, 1e-4));
+    EXPECT(torch::allclose(gxT.slice(1, 0, n).t().to(torch::kDouble), gx_ref, 0, 1e-3));
+    EXPECT(torch::allclose(gw.to(torch::kDouble), gw_ref, 0, 1e-3));
+    EXPECT(gw.masked_select(mask.logical_not()).abs().max().item<float>() == 0.0f);
+  }
+  lf::set_cpu_isa(lf::best_cpu_isa());
+}
+
 int main() {
+  test_masked_linear();
   test_kth();
   test_prune_ties_in_order();
   test_adam_step();
