@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch.nn.utils import prune
 
 from lotteryfast.optim import MaskedAdam
+from lotteryfast.runtime import keep_freed_memory
 from lotteryfast.tasks.lstm import LSTMConfig, LSTMLanguageModel
 from lotteryfast.tickets import prune_masks
 
@@ -122,7 +123,9 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=650, help="embedding and hidden size (paper: 650)")
     ap.add_argument("--steps", type=int, default=6, help="timed steps per method")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--fresh-pages", action="store_true", help="leave glibc's malloc as it is (every method)")
     args = ap.parse_args()
+    kept = False if args.fresh_pages else keep_freed_memory()  # as python -m lotteryfast.run does
     global DEVICE
     DEVICE = args.device
     cfg = LSTMConfig(emb=args.hidden, hidden=args.hidden)
@@ -135,7 +138,7 @@ def main() -> None:
     density = masks["decoder.weight"].float().mean().item()
     print(
         f"WikiText-2 LSTM {args.hidden}x2, vocab {VOCAB}, batch {cfg.batch} x {cfg.bptt}, 80 % pruned "
-        f"(decoder keeps {100 * density:.1f} %); {where}"
+        f"(decoder keeps {100 * density:.1f} %); {where}; freed memory reused: {kept}"
     )
     rows = [
         ("lotteryfast (MaskedAdam + masked decoder)", ours(cfg, data)),

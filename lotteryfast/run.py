@@ -154,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from tqdm import tqdm
 
+    from lotteryfast.runtime import keep_freed_memory
+
+    keep_freed_memory()  # big activations reuse freed memory instead of page-faulting every step
+
     from lotteryfast import distributed
     from lotteryfast.data.wikitext import DataError
     from lotteryfast.lottery import Lottery
