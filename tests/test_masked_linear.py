@@ -11,15 +11,6 @@ from lotteryfast.masked_linear import RowPattern, masked_linear
 from lotteryfast.tasks.lstm import LSTMConfig, LSTMLanguageModel
 
 NAMES = ("y", "gx", "gw", "gb")
-ISAS = ["generic"] + (["avx512"] if _C.best_cpu_isa() == "avx512" else [])
-
-
-@pytest.fixture(params=ISAS)
-def isa(request):
-    before = _C.cpu_isa()
-    _C.set_cpu_isa(request.param)
-    yield request.param
-    _C.set_cpu_isa(before)
 
 
 def reference(x, w, b, mask, g):

@@ -21,16 +21,23 @@ constexpr int64_t kRowBlock = 256;  // output rows per work item
 
 const ml::Tiles& tiles() { return active_cpu_isa() == CpuIsa::Avx512 ? ml::avx512_tiles() : ml::generic_tiles(); }
 
+// acc = init + sum over e in [begin, end) of vals[e] * m[idx[e], t0 ...] for the 64 tokens of a
+// register tile: the forward (rows of x) and the input gradient (rows of g) alike.
+void weighted_rows(const float* vals, const int32_t* idx, int64_t begin, int64_t end, const float* m, int64_t np,
+                   int64_t t0, float init, float (&acc)[ml::kRegTile]) {
+  std::fill(acc, acc + ml::kRegTile, init);
+  for (int64_t e = begin; e < end; ++e) {
+    const float w = vals[e];
+    const float* r = m + idx[e] * np + t0;
+    for (int64_t t = 0; t < ml::kRegTile; ++t) acc[t] += w * r[t];
+  }
+}
+
 void forward_tile(const float* vals, const int64_t* row_ptr, const int32_t* cols, const float* xT, int64_t np,
                   const float* bias, float* yT, int64_t r0, int64_t r1, int64_t t0) {
   for (int64_t i = r0; i < r1; ++i) {
     float acc[ml::kRegTile];
-    std::fill(acc, acc + ml::kRegTile, bias ? bias[i] : 0.0f);
-    for (int64_t j = row_ptr[i]; j < row_ptr[i + 1]; ++j) {
-      const float wk = vals[j];
-      const float* x = xT + cols[j] * np + t0;
-      for (int64_t t = 0; t < ml::kRegTile; ++t) acc[t] += wk * x[t];
-    }
+    weighted_rows(vals, cols, row_ptr[i], row_ptr[i + 1], xT, np, t0, bias ? bias[i] : 0.0f, acc);
     std::memcpy(yT + i * np + t0, acc, sizeof(acc));
   }
 }
@@ -39,12 +46,8 @@ void grad_input_tile(const float* col_vals, const int64_t* col_ptr, const int32_
                      const float* gT, int64_t np, float* gxT, int64_t t0) {
   for (int64_t k = 0; k < in; ++k) {
     if (col_ptr[k] == col_ptr[k + 1]) continue;
-    float acc[ml::kRegTile] = {};
-    for (int64_t e = col_ptr[k]; e < col_ptr[k + 1]; ++e) {
-      const float wk = col_vals[e];
-      const float* g = gT + col_rows[e] * np + t0;
-      for (int64_t t = 0; t < ml::kRegTile; ++t) acc[t] += wk * g[t];
-    }
+    float acc[ml::kRegTile];
+    weighted_rows(col_vals, col_rows, col_ptr[k], col_ptr[k + 1], gT, np, t0, 0.0f, acc);
     float* gx = gxT + k * np + t0;
     for (int64_t t = 0; t < ml::kRegTile; ++t) gx[t] += acc[t];
   }
