@@ -96,6 +96,15 @@ def test_training_is_deterministic_and_learns():
     assert a.metric < task.evaluate(untrained, corpus.test) - 0.5
 
 
+def _pruned_member(task) -> Member:
+    """Half the weights pruned: the decoder keeps 12 % of its own and runs through
+    lotteryfast.masked_linear on CPU."""
+    params = task.init_params(0)
+    masks = prune_masks(params, None, 0.5)
+    assert 0 < masks["decoder.weight"].float().mean() < 0.4
+    return Member({k: v * masks[k] for k, v in params.items()}, masks, 3)
+
+
 def _ddp_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
     import torch.distributed as dist
 
@@ -103,7 +112,7 @@ def _ddp_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
     try:
         cfg = LSTMConfig(emb=16, hidden=16, bptt=5, batch=4, epochs=1, batches_per_epoch=6, dropout=0.0, eval_batch=2)
         task = LSTMLanguageModelTask(cfg, corpus=synthetic_corpus())
-        res = task.train([Member(task.init_params(0), None, 3)])[0]
+        res = task.train([_pruned_member(task)])[0]
         torch.save({"trained": res.trained, "metric": res.metric}, f"{out_dir}/rank{rank}.pt")
     finally:
         dist.destroy_process_group()
@@ -118,7 +127,7 @@ def test_data_parallel_ranks_agree_and_match_one_process(tmp_path):
         assert torch.equal(r0["trained"][k], r1["trained"][k]), k
     cfg = LSTMConfig(emb=16, hidden=16, bptt=5, batch=4, epochs=1, batches_per_epoch=6, dropout=0.0, eval_batch=2)
     task = LSTMLanguageModelTask(cfg, corpus=synthetic_corpus())
-    single = task.train([Member(task.init_params(0), None, 3)])[0]
+    single = task.train([_pruned_member(task)])[0]
     for k, v in single.trained.items():
         torch.testing.assert_close(r0["trained"][k], v, rtol=1e-4, atol=1e-5)
     assert r0["metric"] == pytest.approx(single.metric, rel=1e-4)
