@@ -69,11 +69,6 @@ class RowPattern:
             col_order,
         )
 
-    @property
-    def density(self) -> float:
-        """Fraction of kept entries."""
-        return self.cols.numel() / max(1, self.rows * self.cols_in)
-
 
 def _padded(n: int) -> int:
     return -(-n // TILE) * TILE
@@ -93,8 +88,8 @@ class _MaskedLinear(torch.autograd.Function):
         y_t = pattern.workspace("yT", (pattern.rows, _padded(n)))
         _C.masked_linear_forward(vals, pattern.row_ptr, pattern.cols, x_t, bias, y_t)
         ctx.save_for_backward(vals, x_t)
-        ctx.pattern, ctx.n, ctx.has_bias = pattern, x2d.shape[0], bias is not None
-        return _C.transpose_pad(y_t[:, : x2d.shape[0]])
+        ctx.pattern, ctx.n, ctx.has_bias = pattern, n, bias is not None
+        return _C.transpose_pad(y_t[:, :n])
 
     @staticmethod
     def backward(ctx, grad):

@@ -96,6 +96,9 @@ def test_training_is_deterministic_and_learns():
     assert a.metric < task.evaluate(untrained, corpus.test) - 0.5
 
 
+DDP_CFG = LSTMConfig(emb=16, hidden=16, bptt=5, batch=4, epochs=1, batches_per_epoch=6, dropout=0.0, eval_batch=2)
+
+
 def _pruned_member(task) -> Member:
     """Half the weights pruned: the decoder keeps 12 % of its own and runs through
     lotteryfast.masked_linear on CPU."""
@@ -110,8 +113,7 @@ def _ddp_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
 
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
-        cfg = LSTMConfig(emb=16, hidden=16, bptt=5, batch=4, epochs=1, batches_per_epoch=6, dropout=0.0, eval_batch=2)
-        task = LSTMLanguageModelTask(cfg, corpus=synthetic_corpus())
+        task = LSTMLanguageModelTask(DDP_CFG, corpus=synthetic_corpus())
         res = task.train([_pruned_member(task)])[0]
         torch.save({"trained": res.trained, "metric": res.metric}, f"{out_dir}/rank{rank}.pt")
     finally:
@@ -125,8 +127,7 @@ def test_data_parallel_ranks_agree_and_match_one_process(tmp_path):
     r0, r1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
     for k in r0["trained"]:
         assert torch.equal(r0["trained"][k], r1["trained"][k]), k
-    cfg = LSTMConfig(emb=16, hidden=16, bptt=5, batch=4, epochs=1, batches_per_epoch=6, dropout=0.0, eval_batch=2)
-    task = LSTMLanguageModelTask(cfg, corpus=synthetic_corpus())
+    task = LSTMLanguageModelTask(DDP_CFG, corpus=synthetic_corpus())
     single = task.train([_pruned_member(task)])[0]
     for k, v in single.trained.items():
         torch.testing.assert_close(r0["trained"][k], v, rtol=1e-4, atol=1e-5)

@@ -132,15 +132,3 @@ def test_lstm_decoder_switches_to_the_masked_product_and_matches_dense():
     torch.testing.assert_close(model.decoder.weight.grad, dense_grad, rtol=0, atol=1e-4)
     model.set_decoder_mask(torch.rand(300, 16) < 0.9)  # dense enough: the dense product is faster
     assert model.decoder_pattern is None
-
-
-def test_keep_freed_memory_applies_on_glibc_and_can_be_turned_off(monkeypatch):
-    import platform
-
-    from lotteryfast.runtime import keep_freed_memory
-
-    monkeypatch.setenv("LOTTERYFAST_KEEP_FREED_MEMORY", "0")
-    assert keep_freed_memory() is False
-    monkeypatch.delenv("LOTTERYFAST_KEEP_FREED_MEMORY")
-    if platform.libc_ver()[0] == "glibc":
-        assert keep_freed_memory() is True
