@@ -18,7 +18,8 @@ CPU_SOURCES = [*sorted(glob("csrc/cpu/*.cpp")), "csrc/glue/ops.cpp", "csrc/glue/
 CXX_FLAGS = ["-O3", "-fopenmp", "-ffp-contract=off", "-fno-math-errno", "-Wall", "-Wno-unknown-pragmas"]
 # Bit-identical results on every path (AVX-512, portable C++, CUDA): no fused multiply-adds the
 # source does not ask for, IEEE division and square root.
-NVCC_FLAGS = ["-O3", "--fmad=false", "-std=c++20", "--expt-relaxed-constexpr"]
+# --split-compile=0: nvcc optimises the many kernel instantiations of a file on all cores.
+NVCC_FLAGS = ["-O3", "--fmad=false", "-std=c++20", "--expt-relaxed-constexpr", "--split-compile=0"]
 
 
 def cuda_wanted() -> bool:

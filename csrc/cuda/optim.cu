@@ -4,13 +4,16 @@
 // groups), each lane loads four consecutive elements of a group as one vector. For a masked
 // tensor the warp compacts its kept elements through shared memory, so pruned elements cost
 // neither state traffic nor arithmetic and the state is accessed contiguously (the same packing
-// idea as the CPU kernels). Torch-free.
+// idea as the CPU kernels). The asynchronous variants copy a warp's p and g into shared memory
+// with cp.async (sm_80+: no registers hold data in flight, all four groups' loads are issued at
+// once) and start the state loads before waiting for them. Torch-free.
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <stdexcept>
+#include <string>
 
 #include "../common/functors.h"
 #include "cuda_check.h"
@@ -244,12 +247,145 @@ __device__ __forceinline__ void step_masked(const TensorSlot& t, const OptimHype
   __syncwarp();  // sp/sg are reused by the warp's next tile
 }
 
+// Bytes of shared memory a warp's asynchronous path needs: p and g of its kWarpSpan elements in
+// their own type, and the position of each kept element (by rank).
+template <DType D>
+constexpr int async_warp_bytes() {
+  return 2 * kWarpSpan * int(sizeof(typename DevElem<D>::T)) + kWarpSpan * int(sizeof(uint16_t));
+}
+
+// Copies 4 * sizeof(T) bytes (8 or 16, aligned) from global to shared memory without passing
+// through registers; completes at cp_async_wait_all().
+template <class T>
+__device__ __forceinline__ void cp_async4(T* smem, const T* gmem) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  if constexpr (sizeof(T) == 4) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem) : "memory");
+  } else {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 8;\n" ::"r"(s), "l"(gmem) : "memory");
+  }
+#else
+  *reinterpret_cast<Vec4<T>*>(smem) = *reinterpret_cast<const Vec4<T>*>(gmem);
+#endif
+}
+
+__device__ __forceinline__ void cp_async_wait_all() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;\ncp.async.wait_group 0;\n" ::: "memory");
+#endif
+}
+
+// Masked tensor, asynchronous path: p and g of the warp's four groups go to shared memory by
+// cp.async while the mask words and the group base arrive; the ranks of the kept elements give
+// their positions; the first round of state loads is issued before waiting for p and g. Then
+// each lane steps every 32nd kept element and p is written back with zeros at pruned positions.
+template <class Fn, DType D>
+__device__ __forceinline__ void step_masked_async(const TensorSlot& t, const OptimHyper& h, int64_t group0, int lane,
+                                                  unsigned char* smem) {
+  using E = DevElem<D>;
+  using T = typename E::T;
+  constexpr int K = Fn::kStates;
+  constexpr int kRound = 8;
+  T* p = static_cast<T*>(t.p);
+  const T* g = static_cast<const T*>(t.g);
+  T* sp = reinterpret_cast<T*>(smem);
+  T* sg = sp + kWarpSpan;
+  uint16_t* pos = reinterpret_cast<uint16_t*>(sg + kWarpSpan);
+  const bool aligned = aligned4(p) && aligned4(g);
+  const int64_t n_groups = (t.n + 127) / 128;
+
+  // Lanes 0..15 fetch the 16 mask words of the four groups (one 64-byte access).
+  unsigned word = 0;
+  if (lane < 4 * kGroupsPerWarp && group0 + (lane >> 2) < n_groups) word = __ldg(t.bits + group0 * 4 + lane);
+  const int64_t base = __ldg(t.group_base + group0);
+#pragma unroll
+  for (int u = 0; u < kGroupsPerWarp; ++u) {
+    const int o = u * 128 + 4 * lane;
+    const int64_t e = (group0 + u) * 128 + 4 * lane;
+    const unsigned present = existing(e, t.n);
+    if (aligned && present == 0xfu) {
+      cp_async4<T>(sp + o, p + e);
+      cp_async4<T>(sg + o, g + e);
+    } else if (present) {
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        if ((present >> j) & 1u) {
+          sp[o + j] = p[e + j];
+          sg[o + j] = g[e + j];
+        }
+      }
+    }
+  }
+
+  unsigned keep[kGroupsPerWarp];
+  int total = 0;
+  const int wi = lane >> 3, shift = (lane & 7) * 4;
+#pragma unroll
+  for (int u = 0; u < kGroupsPerWarp; ++u) {
+    // Counts of the group's four words, and the word holding this lane's four bits.
+    const int c0 = __popc(__shfl_sync(0xffffffffu, word, 4 * u));
+    const int c1 = __popc(__shfl_sync(0xffffffffu, word, 4 * u + 1));
+    const int c2 = __popc(__shfl_sync(0xffffffffu, word, 4 * u + 2));
+    const int c3 = __popc(__shfl_sync(0xffffffffu, word, 4 * u + 3));
+    const unsigned mine = __shfl_sync(0xffffffffu, word, 4 * u + wi);
+    int r = total + __popc(mine & ((1u << shift) - 1u)) + (wi > 0 ? c0 : 0) + (wi > 1 ? c1 : 0) + (wi > 2 ? c2 : 0);
+    keep[u] = (mine >> shift) & 0xfu & existing((group0 + u) * 128 + 4 * lane, t.n);
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+      if ((keep[u] >> j) & 1u) pos[r++] = static_cast<uint16_t>(u * 128 + 4 * lane + j);
+    total += c0 + c1 + c2 + c3;
+  }
+
+  // The compacted state of the warp's kept elements is one contiguous range from `base`.
+  float s[kRound][K];
+  auto load_round = [&](int first) {
+#pragma unroll
+    for (int i = 0; i < kRound; ++i) {
+      const int c = first + 32 * i + lane;
+#pragma unroll
+      for (int k = 0; k < K; ++k) s[i][k] = c < total ? E::load(static_cast<const T*>(t.state[k]), base + c) : 0.0f;
+    }
+  };
+  load_round(0);
+  cp_async_wait_all();
+  __syncwarp();  // p, g and the positions written by every lane are visible
+  for (int first = 0; first < total; first += 32 * kRound) {
+    if (first > 0) load_round(first);
+#pragma unroll
+    for (int i = 0; i < kRound; ++i) {
+      const int c = first + 32 * i + lane;
+      if (c < total) {
+        const int at = pos[c];
+        E::store(sp, at, Fn::update(E::load(sp, at), E::load(sg, at), s[i], h, t));
+#pragma unroll
+        for (int k = 0; k < K; ++k) E::store(static_cast<T*>(t.state[k]), base + c, s[i][k]);
+      }
+    }
+  }
+  __syncwarp();
+#pragma unroll
+  for (int u = 0; u < kGroupsPerWarp; ++u) {
+    const int o = u * 128 + 4 * lane;
+    const int64_t e = (group0 + u) * 128 + 4 * lane;
+    const unsigned present = existing(e, t.n);
+    if (!present) continue;
+    float out[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) out[j] = (keep[u] >> j) & 1u ? E::load(sp, o + j) : 0.0f;
+    store4<D>(p, e, present, aligned && present == 0xfu, out);
+  }
+  __syncwarp();  // the warp's shared memory is reused by its next tile
+}
+
 // MinBlocks (resident blocks per SM the register allocation must allow) and Hoist (groups whose
-// loads are issued together) are tuning choices measured by bench/gpu_profile.py.
+// loads are issued together; 0 = the asynchronous path) are tuning choices measured by
+// bench/gpu_profile.py.
 template <class Fn, DType D, int MinBlocks, int Hoist>
 __global__ void __launch_bounds__(kThreads, MinBlocks) step_kernel(const __grid_constant__ StepLaunch a) {
-  __shared__ float sp[kWarps][kStage];
-  __shared__ float sg[kWarps][kStage];
+  constexpr bool kAsync = Hoist == 0;
+  constexpr int kWarpBytes = kAsync ? async_warp_bytes<D>() : int(2 * kStage * sizeof(float));
+  __shared__ alignas(16) unsigned char smem[kWarps][kWarpBytes];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int64_t n_tiles = a.tile_start[a.n_slots];
   for (int64_t tile = blockIdx.x; tile < n_tiles; tile += gridDim.x) {
@@ -259,8 +395,11 @@ __global__ void __launch_bounds__(kThreads, MinBlocks) step_kernel(const __grid_
     if (group0 * 128 >= t.n) continue;
     if (t.bits == nullptr) {
       step_dense<Fn, D>(t, a.h, group0 * 128, lane);
+    } else if constexpr (kAsync) {
+      step_masked_async<Fn, D>(t, a.h, group0, lane, smem[warp]);
     } else {
-      step_masked<Fn, D, Hoist>(t, a.h, group0, lane, sp[warp], sg[warp]);
+      float* staging = reinterpret_cast<float*>(smem[warp]);
+      step_masked<Fn, D, Hoist>(t, a.h, group0, lane, staging, staging + kStage);
     }
   }
 }
@@ -301,16 +440,20 @@ void launch(const TensorSlot* slots, int64_t n_slots, const OptimHyper& h, cudaS
   }
 }
 
-// Kernel variants (resident blocks per SM the registers must allow, groups loaded together):
-// 0 = (3, 1); 1 = (3, 2); 2 = (3, 4); 3 = (4, 1). Measured on an H200 (bench/RESULTS.md):
-// hoisting pays where it fits in the registers (single-state RMSprop), not where it spills (Adam).
+// Kernel variants (resident blocks per SM the registers must allow, groups loaded together;
+// "async" = the cp.async path): 0 = (3, 1); 1 = (3, 2); 2 = (3, 4); 3 = (4, 1); 4 = (4, async);
+// 5 = (5, async). Measured on an H200 (bench/RESULTS.md): hoisting pays where it fits in the
+// registers (single-state RMSprop), not where it spills (Adam).
 // LOTTERYFAST_CUDA_STEP_VARIANT overrides the choice (for benchmarks and tests of every variant).
+constexpr int kStepVariants = 6;
+
 template <class Fn>
 int step_variant() {
   const char* env = std::getenv("LOTTERYFAST_CUDA_STEP_VARIANT");
   if (env == nullptr || *env == '\0') return Fn::kStates == 1 ? 2 : 0;
   const int v = std::atoi(env);
-  if (v < 0 || v > 3) throw std::invalid_argument("LOTTERYFAST_CUDA_STEP_VARIANT must be 0..3");
+  if (v < 0 || v > kStepVariants - 1)
+    throw std::invalid_argument("LOTTERYFAST_CUDA_STEP_VARIANT must be 0.." + std::to_string(kStepVariants - 1));
   return v;
 }
 
@@ -320,7 +463,9 @@ void launch_variant(const TensorSlot* slots, int64_t n_slots, const OptimHyper& 
     case 0: return launch<Fn, D, 3, 1>(slots, n_slots, h, stream);
     case 1: return launch<Fn, D, 3, 2>(slots, n_slots, h, stream);
     case 2: return launch<Fn, D, 3, 4>(slots, n_slots, h, stream);
-    default: return launch<Fn, D, 4, 1>(slots, n_slots, h, stream);
+    case 3: return launch<Fn, D, 4, 1>(slots, n_slots, h, stream);
+    case 4: return launch<Fn, D, 4, 0>(slots, n_slots, h, stream);
+    default: return launch<Fn, D, 5, 0>(slots, n_slots, h, stream);
   }
 }
 
