@@ -442,15 +442,16 @@ void launch(const TensorSlot* slots, int64_t n_slots, const OptimHyper& h, cudaS
 
 // Kernel variants (resident blocks per SM the registers must allow, groups loaded together;
 // "async" = the cp.async path): 0 = (3, 1); 1 = (3, 2); 2 = (3, 4); 3 = (4, 1); 4 = (4, async);
-// 5 = (5, async). Measured on an H200 (bench/RESULTS.md): hoisting pays where it fits in the
-// registers (single-state RMSprop), not where it spills (Adam).
+// 5 = (5, async). Measured on an H200 (bench/RESULTS.md): the asynchronous path with 4 blocks per
+// SM is the fastest or within a few percent of it for both optimizers at every density, at
+// 94-105 % of the copy bandwidth where the register-staged variants reach 68-87 %.
 // LOTTERYFAST_CUDA_STEP_VARIANT overrides the choice (for benchmarks and tests of every variant).
 constexpr int kStepVariants = 6;
 
 template <class Fn>
 int step_variant() {
   const char* env = std::getenv("LOTTERYFAST_CUDA_STEP_VARIANT");
-  if (env == nullptr || *env == '\0') return Fn::kStates == 1 ? 2 : 0;
+  if (env == nullptr || *env == '\0') return 4;
   const int v = std::atoi(env);
   if (v < 0 || v > kStepVariants - 1)
     throw std::invalid_argument("LOTTERYFAST_CUDA_STEP_VARIANT must be 0.." + std::to_string(kStepVariants - 1));
