@@ -40,7 +40,7 @@ except ValueError as e:
 marker=(-m cuda)
 [ -n "${FULL_TESTS:-}" ] && marker=()
 tests_rc=0
-VARIANTS=${VARIANTS:-0,1,2,3,4,5}
+VARIANTS=${VARIANTS:-0,1,2,3,4,5,6}
 for v in "" ${VARIANTS//,/ }; do
   LOTTERYFAST_CUDA_STEP_VARIANT=$v python3 -m pytest tests -q -x -p no:cacheprovider --continue-on-collection-errors "${marker[@]}" > "$OUT/tests-v$v.log" 2>&1
   rc=$?

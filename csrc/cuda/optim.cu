@@ -442,11 +442,11 @@ void launch(const TensorSlot* slots, int64_t n_slots, const OptimHyper& h, cudaS
 
 // Kernel variants (resident blocks per SM the registers must allow, groups loaded together;
 // "async" = the cp.async path): 0 = (3, 1); 1 = (3, 2); 2 = (3, 4); 3 = (4, 1); 4 = (4, async);
-// 5 = (5, async). Measured on an H200 (bench/RESULTS.md): the asynchronous path with 4 blocks per
+// 5 = (5, async); 6 = (3, async). Measured on an H200 (bench/RESULTS.md): the asynchronous path with 4 blocks per
 // SM is the fastest or within a few percent of it for both optimizers at every density, at
 // 94-105 % of the copy bandwidth where the register-staged variants reach 68-87 %.
 // LOTTERYFAST_CUDA_STEP_VARIANT overrides the choice (for benchmarks and tests of every variant).
-constexpr int kStepVariants = 6;
+constexpr int kStepVariants = 7;
 
 template <class Fn>
 int step_variant() {
@@ -466,7 +466,8 @@ void launch_variant(const TensorSlot* slots, int64_t n_slots, const OptimHyper& 
     case 2: return launch<Fn, D, 3, 4>(slots, n_slots, h, stream);
     case 3: return launch<Fn, D, 4, 1>(slots, n_slots, h, stream);
     case 4: return launch<Fn, D, 4, 0>(slots, n_slots, h, stream);
-    default: return launch<Fn, D, 5, 0>(slots, n_slots, h, stream);
+    case 5: return launch<Fn, D, 5, 0>(slots, n_slots, h, stream);
+    default: return launch<Fn, D, 3, 0>(slots, n_slots, h, stream);
   }
 }
 
