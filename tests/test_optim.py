@@ -220,6 +220,37 @@ def test_nonfinite_grads_never_reach_pruned_weights(device, isa):
     assert torch.all(state["exp_avg"][~m] == 0) and torch.all(state["exp_avg_sq"][~m] == 0)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_pruned_weights_end_as_positive_zero_whatever_they_held(device, isa, dtype):
+    """Whole pruned runs (full memory sectors) holding +0.0, -0.0, NaN or junk all end as +0.0 bits,
+    next to kept entries that follow torch.optim.Adam."""
+    n = 6000
+    gen = torch.Generator().manual_seed(5)
+    m = torch.rand(n, generator=gen) < 0.3
+    m[:3000] = False
+    m[3000:3100] = True
+    p = torch.nn.Parameter((torch.randn(n, generator=gen) * m).to(device=device, dtype=dtype))
+    mask = m.to(device)
+    opt = MaskedAdam([p], [mask], lr=1e-2)
+    twin = p.detach().float().clone().requires_grad_()
+    twin_opt = torch.optim.Adam([twin], lr=1e-2, foreach=False)
+    with torch.no_grad():  # pruned entries changed behind the optimizer's back
+        p[1000:1500] = -0.0
+        p[1500:1600] = float("nan")
+        p[1600:2000] = torch.randn(400, generator=gen).to(device=device, dtype=dtype)
+        p[2003] = 7.0
+        p[4000:][~mask[4000:]] = -0.0
+    g = torch.randn(n, generator=gen).to(device=device, dtype=dtype)
+    p.grad = g
+    twin.grad = torch.where(mask, g.float(), torch.zeros_like(twin))
+    opt.step()
+    twin_opt.step()
+    bits = p.detach().view(torch.int32 if dtype == torch.float32 else torch.int16)
+    assert torch.all(bits[~mask] == 0), "a pruned weight is not +0.0"
+    tol = dict(rtol=1e-6, atol=1e-7) if dtype == torch.float32 else dict(rtol=1e-2, atol=1e-2)
+    torch.testing.assert_close(p.detach().float()[mask], twin.detach().to(dtype).float()[mask], **tol)
+
+
 def test_masks_are_applied_on_construction_and_default_is_dense():
     p = torch.nn.Parameter(torch.ones(10))
     m = torch.arange(10) % 3 == 0

@@ -364,12 +364,29 @@ __device__ __forceinline__ void step_masked_async(const TensorSlot& t, const Opt
     }
   }
   __syncwarp();
+  // A 32-byte sector of p whose elements are all pruned and already +0.0 is left as it is: the
+  // lanes sharing the sector agree before any of them skips its store (no partial sectors).
+  constexpr int kLanesPerSector = 32 / int(sizeof(Vec4<T>));
 #pragma unroll
   for (int u = 0; u < kGroupsPerWarp; ++u) {
     const int o = u * 128 + 4 * lane;
     const int64_t e = (group0 + u) * 128 + 4 * lane;
     const unsigned present = existing(e, t.n);
-    if (!present) continue;
+    bool unchanged = present == 0;
+    if (present == 0xfu && keep[u] == 0) {
+      unsigned bits = 0;  // the raw bits of the four old values (shared memory is 16-byte aligned)
+      if constexpr (sizeof(T) == 4) {
+        const uint4 v = *reinterpret_cast<const uint4*>(sp + o);
+        bits = v.x | v.y | v.z | v.w;
+      } else {
+        const uint2 v = *reinterpret_cast<const uint2*>(sp + o);
+        bits = v.x | v.y;
+      }
+      unchanged = bits == 0;
+    }
+#pragma unroll
+    for (int w = 1; w < kLanesPerSector; w <<= 1) unchanged = __shfl_xor_sync(0xffffffffu, unchanged, w) && unchanged;
+    if (!present || unchanged) continue;
     float out[4];
 #pragma unroll
     for (int j = 0; j < 4; ++j) out[j] = (keep[u] >> j) & 1u ? E::load(sp, o + j) : 0.0f;
