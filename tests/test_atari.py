@@ -153,3 +153,11 @@ def test_usage_errors():
         pool.step(torch.zeros(3, dtype=torch.int64))
     with pytest.raises(RuntimeError, match="action 99 of environment 0 is not in"):
         pool.step(torch.tensor([99, 0]))
+    apool = AtariPool("Pong", 2, num_threads=1, batch_size=1)
+    apool.reset()
+    apool.send(torch.zeros(1, dtype=torch.int64), torch.tensor([0]))
+    with pytest.raises(RuntimeError, match="asynchronous"):
+        apool.step(torch.zeros(2, dtype=torch.int64))
+    with pytest.raises(RuntimeError, match="in flight"):  # the C++ pool refuses too
+        apool._pool.step(torch.zeros(2, dtype=torch.int32))
+    assert apool.recv()[4]["env_id"].tolist() == [0]

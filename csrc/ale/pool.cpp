@@ -307,9 +307,23 @@ void AtariPool::enqueue(const int32_t* ids, const int32_t* actions, int count) {
 void AtariPool::step(const int32_t* actions) {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (in_flight_) throw std::runtime_error("step() while asynchronous steps are in flight; recv() them first");
     wait_for_ = num_envs();
   }
-  enqueue(nullptr, actions, num_envs());
+  // Games that can end in this step (last life, or the step limit) are queued first: one that
+  // ends runs ALE's reset and the no-op starts (~20 steps' worth of frames) before the step
+  // returns, and started early that work overlaps the other workers' instead of holding up the
+  // step's end. The order changes no result: every environment is stepped exactly once.
+  const int n = num_envs();
+  step_ids_.resize(n);
+  step_actions_.resize(n);
+  for (int i = 0; i < n; ++i) step_ids_[i] = i;
+  std::stable_partition(step_ids_.begin(), step_ids_.end(), [this](int i) {
+    const Env& e = *envs_[i];
+    return e.lives <= 1 || e.steps + 1 >= pp_.max_episode_steps;
+  });
+  for (int k = 0; k < n; ++k) step_actions_[k] = actions[step_ids_[k]];
+  enqueue(step_ids_.data(), step_actions_.data(), n);
   work_cv_.notify_all();
   std::unique_lock<std::mutex> lock(mu_);
   done_cv_.wait(lock, [this] { return static_cast<int>(done_.size()) >= num_envs(); });

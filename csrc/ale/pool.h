@@ -106,6 +106,7 @@ class AtariPool {
   int wait_for_ = 1;       // completions the waiting caller needs before it is woken
   bool stop_ = false;
   std::string error_;      // first exception of a worker, re-thrown by step/recv
+  std::vector<int32_t> step_ids_, step_actions_;  // step()'s queue order and its actions
 };
 
 }  // namespace lf::atari
