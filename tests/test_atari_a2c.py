@@ -40,6 +40,31 @@ def test_paper_network_has_1920_features_on_105x80_frames():
         AtariNet(4, AtariNetConfig(height=12, width=12))
 
 
+def test_network_initialisation_keeps_the_signal_and_is_seeded():
+    """Orthogonal layers (gain sqrt 2, policy 0.01, value 1, zero biases): the policy depends on the
+    frame, the activations do not vanish through the six layers, and a seed fixes the weights."""
+    cfg = AtariNetConfig(channels=(16, 16, 32, 32), hidden=256, height=52, width=40)
+    torch.manual_seed(0)
+    net = AtariNet(4, cfg)
+    for layer, gain in ((net.convs[1], 2**0.5), (net.fc2, 2**0.5), (net.policy, 0.01), (net.value, 1.0)):
+        w = layer.weight.detach().flatten(1).double()
+        rows, cols = w.shape
+        gram = w @ w.T if rows <= cols else w.T @ w  # orthogonal rows (or columns), scaled by the gain
+        torch.testing.assert_close(gram, gain**2 * torch.eye(min(rows, cols), dtype=torch.float64), atol=1e-5, rtol=0)
+        assert torch.count_nonzero(layer.bias) == 0
+    frames = torch.randint(0, 256, (8, 4, 52, 40), dtype=torch.uint8)
+    x = frames.float() / 255
+    for conv in net.convs:
+        x = torch.nn.functional.max_pool2d(torch.relu(conv(x)), 2)
+    hidden = torch.relu(net.fc2(torch.relu(net.fc1(x.flatten(1)))))
+    assert hidden.abs().mean() > 0.1  # PyTorch's default initialisation gives ~0.015 here
+    torch.manual_seed(0)
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(net.state_dict().values(), AtariNet(4, cfg).state_dict().values(), strict=True)
+    )
+
+
 def reference_loss(logits, values, actions, behaviour, rewards, dones, cfg):
     """The same loss, one rollout and one step at a time, in float64."""
     t_len, batch = actions.shape

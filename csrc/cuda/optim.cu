@@ -459,13 +459,13 @@ void launch(const TensorSlot* slots, int64_t n_slots, const OptimHyper& h, cudaS
 
 // Kernel variants (resident blocks per SM the registers must allow, groups loaded together;
 // "async" = the cp.async path): 0 = (3, 1); 1 = (3, 2); 2 = (3, 4); 3 = (4, 1); 4 = (4, async);
-// 5 = (5, async); 6 = (3, async). Measured on an H200 (bench/RESULTS.md): the asynchronous path with 4 blocks per
-// SM is the fastest or within a few percent of it for both optimizers at every density, at
-// 94-105 % of the copy bandwidth where the register-staged variants reach 68-87 %.
-// LOTTERYFAST_CUDA_STEP_VARIANT overrides the choice (for benchmarks and tests of every variant).
+// 5 = (5, async); 6 = (3, async). Measured on an H200 (bench/RESULTS.md, 400M-parameter sweep):
+// the asynchronous path with 4 blocks per SM is the fastest, or within a few percent of it, for
+// both optimizers at every density (94-105 % of the copy bandwidth, where the register-staged
+// variants reach 68-87 %); it is the default. LOTTERYFAST_CUDA_STEP_VARIANT overrides the choice
+// (for benchmarks and tests of every variant).
 constexpr int kStepVariants = 7;
 
-template <class Fn>
 int step_variant() {
   const char* env = std::getenv("LOTTERYFAST_CUDA_STEP_VARIANT");
   if (env == nullptr || *env == '\0') return 4;
@@ -477,7 +477,7 @@ int step_variant() {
 
 template <class Fn, DType D>
 void launch_variant(const TensorSlot* slots, int64_t n_slots, const OptimHyper& h, cudaStream_t stream) {
-  switch (step_variant<Fn>()) {
+  switch (step_variant()) {
     case 0: return launch<Fn, D, 3, 1>(slots, n_slots, h, stream);
     case 1: return launch<Fn, D, 3, 2>(slots, n_slots, h, stream);
     case 2: return launch<Fn, D, 3, 4>(slots, n_slots, h, stream);
