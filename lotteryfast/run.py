@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="atari: ELF-style asynchronous actors, B ready games per inference (default: rounds)",
     )
+    p.add_argument("--episodic-life", action="store_true", help="atari: a lost life ends the return (the game goes on)")
+    p.add_argument("--fire-reset", action="store_true", help="atari: press FIRE after a reset (e.g. Breakout)")
     p.add_argument("--updates", type=int, help="mt: training updates per ticket (override the preset)")
     p.add_argument("--dataset", help="mt: multi30k, wmt14-sample or a directory of {train,valid,test}.{src,tgt} files")
     p.add_argument(
@@ -99,6 +101,11 @@ def resolve(args: argparse.Namespace):
         if field not in text_fields and value < 1:
             raise ValueError(f"{flag} must be >= 1, got {value}")
         task_cfg = dataclasses.replace(task_cfg, **{field: value})
+    for field in ("episodic_life", "fire_reset"):
+        if getattr(args, field):
+            if field not in spec.options:
+                raise ValueError(f"--{field.replace('_', '-')} does not apply to {args.task}")
+            task_cfg = dataclasses.replace(task_cfg, **{field: True})
     for key in ("seeds", "levels", "rate"):
         if getattr(args, key) is not None:
             lottery[key] = getattr(args, key)

@@ -148,6 +148,17 @@ def test_cli_names_the_bad_game_and_options(tmp_path, capsys):
     assert "must not exceed num_envs (8)" in capsys.readouterr().err
     assert main(["atari", "--prune-scope", "layers", "--out", str(tmp_path / "c")]) == 2
     assert "--prune-scope does not apply to atari" in capsys.readouterr().err
+    assert main(["cartpole", "--fire-reset", "--out", str(tmp_path / "d")]) == 2
+    assert "--fire-reset does not apply to cartpole" in capsys.readouterr().err
+
+
+def test_cli_switches_episodic_life_and_fire_reset():
+    from lotteryfast.run import build_parser, resolve
+
+    _, cfg, *_ = resolve(build_parser().parse_args(["atari", "--game", "Breakout", "--episodic-life", "--fire-reset"]))
+    assert cfg.game == "Breakout" and cfg.episodic_life and cfg.fire_reset
+    _, cfg, *_ = resolve(build_parser().parse_args(["atari"]))
+    assert not cfg.episodic_life and not cfg.fire_reset
 
 
 @pytest.mark.parametrize("actor_batch", [0, 2])

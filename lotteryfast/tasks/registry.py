@@ -66,7 +66,17 @@ def _atari() -> TaskSpec:
     return TaskSpec(
         "atari",
         {"paper": (paper, PAPER_LOTTERY), "quick": (dataclasses.replace(paper, **QUICK[0]), QUICK[1])},
-        ("epochs", "batches_per_epoch", "game", "pool", "num_envs", "threads", "actor_batch"),
+        (
+            "epochs",
+            "batches_per_epoch",
+            "game",
+            "pool",
+            "num_envs",
+            "threads",
+            "actor_batch",
+            "episodic_life",
+            "fire_reset",
+        ),
         lambda cfg, device, workdir, writer: AtariTask(cfg, device=device),
     )
 
