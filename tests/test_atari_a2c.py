@@ -12,6 +12,7 @@ import torch
 
 pytest.importorskip("ale_py", reason="ale-py is not installed")
 
+from lotteryfast import global_magnitude_prune
 from lotteryfast.models.atari_net import AtariNet, AtariNetConfig, feature_shape
 from lotteryfast.tasks.atari import AtariConfig, AtariTask, a2c_loss
 from lotteryfast.tasks.base import Member
@@ -40,24 +41,28 @@ def test_paper_network_has_1920_features_on_105x80_frames():
         AtariNet(4, AtariNetConfig(height=12, width=12))
 
 
-def test_network_initialisation_keeps_the_signal_and_is_seeded():
-    """Orthogonal layers (gain sqrt 2, policy 0.01, value 1, zero biases): the policy depends on the
-    frame, the activations do not vanish through the six layers, and a seed fixes the weights."""
+def test_network_initialisation_keeps_the_signal_survives_pruning_and_is_seeded():
+    """Orthogonal layers with gain sqrt 2 and zero biases, heads included: the activations do not
+    vanish through the six layers, an 80 % global magnitude prune keeps part of every layer (the
+    policy head too), and a seed fixes the weights."""
     cfg = AtariNetConfig(channels=(16, 16, 32, 32), hidden=256, height=52, width=40)
     torch.manual_seed(0)
     net = AtariNet(4, cfg)
-    for layer, gain in ((net.convs[1], 2**0.5), (net.fc2, 2**0.5), (net.policy, 0.01), (net.value, 1.0)):
+    for layer in (net.convs[1], net.fc2, net.policy, net.value):
         w = layer.weight.detach().flatten(1).double()
-        rows, cols = w.shape
-        gram = w @ w.T if rows <= cols else w.T @ w  # orthogonal rows (or columns), scaled by the gain
-        torch.testing.assert_close(gram, gain**2 * torch.eye(min(rows, cols), dtype=torch.float64), atol=1e-5, rtol=0)
+        gram = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w  # orthogonal rows (or columns)
+        torch.testing.assert_close(gram, 2 * torch.eye(min(w.shape), dtype=torch.float64), atol=1e-5, rtol=0)
         assert torch.count_nonzero(layer.bias) == 0
     frames = torch.randint(0, 256, (8, 4, 52, 40), dtype=torch.uint8)
     x = frames.float() / 255
     for conv in net.convs:
         x = torch.nn.functional.max_pool2d(torch.relu(conv(x)), 2)
     hidden = torch.relu(net.fc2(torch.relu(net.fc1(x.flatten(1)))))
-    assert hidden.abs().mean() > 0.1  # PyTorch's default initialisation gives ~0.015 here
+    assert hidden.abs().mean() > 0.1  # PyTorch's default initialisation gives ~0.018 here
+    weights = [p.detach() for p in net.parameters()]
+    masks = global_magnitude_prune(weights, [torch.ones_like(w, dtype=torch.bool) for w in weights], 0.8)
+    kept = {name: float(m.float().mean()) for (name, _), m in zip(net.named_parameters(), masks, strict=True)}
+    assert kept["policy.weight"] > 0.1 and kept["value.weight"] > 0.1, kept
     torch.manual_seed(0)
     assert all(
         torch.equal(a, b)

@@ -5,12 +5,14 @@ Conv(w, x, y, z) = filter size w, x channels, stride y, padding z:
 Conv(5,64,1,2)-MaxPool(2)-Conv(5,64,1,2)-MaxPool(2)-Conv(3,64,1,1)-MaxPool(2)-Conv(3,64,1,1)-MaxPool(2).
 On a 4 x 105 x 80 input: 105x80 -> 52x40 -> 26x20 -> 13x10 -> 6x5, so 64 x 6 x 5 = 1920 features.
 
-The paper does not give the initialisation; the network uses the one of the A2C reference
-implementations (OpenAI baselines, CleanRL): orthogonal weights with gain sqrt(2) for the ReLU
-layers, 0.01 for the policy head and 1 for the value head, zero biases. With PyTorch's default
-initialisation the activations shrink through the six layers until the policy hardly depends on
-the frame (on Breakout the logits varied by 2e-5 across states and the policy stayed uniform for
-1.15M agent steps).
+The paper does not give the initialisation. The network uses orthogonal weights with gain sqrt(2)
+(as the A2C reference implementations, OpenAI baselines and CleanRL, do for their ReLU layers) and
+zero biases, for every layer including the two heads. With PyTorch's default initialisation the
+activations shrink through the six layers until the policy hardly depends on the frame (on
+Breakout the logits varied by 2e-5 across states and the policy stayed uniform for 1.15M agent
+steps). The heads get the same gain rather than the references' 0.01 (policy) and 1 (value):
+global magnitude pruning compares weights across layers, and with the 0.01 head an 80 % prune
+removed every policy weight, leaving winning and random tickets alike with a uniform policy.
 """
 
 from __future__ import annotations
@@ -62,8 +64,7 @@ class AtariNet(nn.Module):
         self.policy = nn.Linear(cfg.hidden, n_actions)
         self.value = nn.Linear(cfg.hidden, 1)
         for layer in (*self.convs, self.fc1, self.fc2, self.policy, self.value):
-            gain = 0.01 if layer is self.policy else 1.0 if layer is self.value else math.sqrt(2.0)
-            nn.init.orthogonal_(layer.weight, gain)
+            nn.init.orthogonal_(layer.weight, math.sqrt(2.0))
             nn.init.zeros_(layer.bias)
 
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
