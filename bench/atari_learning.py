@@ -17,7 +17,7 @@ import time
 import torch
 
 from lotteryfast.optim import MaskedAdam
-from lotteryfast.tasks.atari import QUICK, AtariConfig, AtariTask, a2c_loss
+from lotteryfast.tasks.atari import QUICK, AtariConfig, AtariTask
 
 
 def main() -> None:
@@ -44,16 +44,8 @@ def main() -> None:
     print("|---|---|---|---|---|")
     t0, entropy = time.perf_counter(), []
     batches = task._round_batches(model, args.seed, gen, episodes)
-    for updates, (frames, actions, behaviour, rewards, dones) in enumerate(batches, start=1):
-        t_len, b = actions.shape
-        logits, values = model(frames.flatten(0, 1))
-        loss, stats = a2c_loss(
-            logits.view(t_len + 1, b, -1), values.view(t_len + 1, b), actions, behaviour, rewards, dones, cfg
-        )
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        entropy.append(stats["entropy"])
+    for updates, batch in enumerate(batches, start=1):
+        entropy.append(task.update(model, opt, batch)["entropy"])
         if updates % args.every == 0:
             score = sum(episodes) / len(episodes) if episodes else float("nan")
             print(

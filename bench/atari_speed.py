@@ -36,16 +36,20 @@ def _raw_emulator(game: str):
     return ale, ale.getMinimalActionSet()
 
 
-def raw_frames_per_second(game: str, frames: int) -> float:
-    """One emulator, random actions, no preprocessing: the work every pool must do per frame."""
-    ale, actions = _raw_emulator(game)
-    rng = np.random.default_rng(0)
-    picks = rng.integers(len(actions), size=frames)
-    t0 = time.perf_counter()
-    for i in range(frames):
-        ale.act(actions[picks[i]])
+def _play(ale, actions, picks) -> None:
+    """One frame per pick, resetting finished games: the work every pool must do per frame."""
+    for pick in picks:
+        ale.act(actions[pick])
         if ale.game_over():
             ale.reset_game()
+
+
+def raw_frames_per_second(game: str, frames: int) -> float:
+    """One emulator, random actions, no preprocessing."""
+    ale, actions = _raw_emulator(game)
+    picks = np.random.default_rng(0).integers(len(actions), size=frames)
+    t0 = time.perf_counter()
+    _play(ale, actions, picks)
     return frames / (time.perf_counter() - t0)
 
 
@@ -55,11 +59,8 @@ def _raw_worker(game: str, seconds: float, barrier, rates, slot: int) -> None:
     barrier.wait()
     frames, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
-        for i in range(4096):
-            ale.act(actions[picks[i]])
-            if ale.game_over():
-                ale.reset_game()
-        frames += 4096
+        _play(ale, actions, picks)
+        frames += len(picks)
     rates[slot] = frames / (time.perf_counter() - t0)
 
 

@@ -182,14 +182,8 @@ class AtariTask(ModelTask):
         total = cfg.epochs * cfg.batches_per_epoch
         source = self._async_batches if cfg.actor_batch else self._round_batches
         batches_of_rollouts = source(model, int(member.seed), gen, episodes)
-        for frames, actions, behaviour, rewards, dones in batches_of_rollouts:
-            t_len, b = actions.shape
-            logits, values = model(frames.to(self.device).flatten(0, 1))
-            dev = (x.to(self.device) for x in (actions, behaviour, rewards, dones))
-            loss, stats = a2c_loss(logits.view(t_len + 1, b, -1), values.view(t_len + 1, b), *dev, cfg)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+        for batch in batches_of_rollouts:
+            stats = self.update(model, opt, batch)
             batches += 1
             if progress is not None:
                 progress.update(1)
@@ -210,6 +204,19 @@ class AtariTask(ModelTask):
             curve=curve,
             stats={"episodes": len(episodes), "batches": batches, **{f"last_{k}": v for k, v in stats.items()}},
         )
+
+    def update(self, model: AtariNet, opt: torch.optim.Optimizer, batch: tuple[torch.Tensor, ...]) -> dict[str, float]:
+        """One optimizer step on a batch of rollouts (frames, actions, behaviour log-probs, rewards,
+        dones, as the batch sources yield them); returns the loss terms."""
+        frames, actions, behaviour, rewards, dones = batch
+        t_len, b = actions.shape
+        logits, values = model(frames.to(self.device).flatten(0, 1))
+        dev = (x.to(self.device) for x in (actions, behaviour, rewards, dones))
+        loss, stats = a2c_loss(logits.view(t_len + 1, b, -1), values.view(t_len + 1, b), *dev, self.cfg)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return stats
 
     @torch.no_grad()
     def _act(self, model: AtariNet, obs: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
