@@ -2,7 +2,8 @@
 # Builds the Arcade Learning Environment's C++ core library (the one ale-py 0.12.1 wraps) for the
 # lotteryfast._ale actor pool: fetches the ale-py source distribution from the package index
 # (cached in $ALE_CACHE, default ~/.cache/lotteryfast), builds it with CMake (only zlib needed, no
-# vcpkg, no SDL) and installs headers and libale.a into $ALE_PREFIX (default build/ale).
+# vcpkg, no SDL), after tools/patch_ale.py (the TIA draws mixed scanline spans with AVX-512,
+# pixel-identical), and installs headers and libale.a into $ALE_PREFIX (default build/ale).
 #   tools/build_ale.sh [python]     # python: the interpreter whose pip downloads the source
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +11,7 @@ PY=${1:-${PYTHON:-python3}}
 VERSION=0.12.1
 PREFIX=${ALE_PREFIX:-$PWD/build/ale}
 CACHE=${ALE_CACHE:-$HOME/.cache/lotteryfast}
-flavour="ale-py $VERSION, pgo=${ALE_PGO:-1}"
+flavour="ale-py $VERSION, pgo=${ALE_PGO:-1}, patch=$(sha256sum tools/patch_ale.py | cut -c1-12)"
 if [ -f "$PREFIX/lib/libale.a" ] && [ -f "$PREFIX/include/ale/ale_interface.hpp" ] &&
   [ "$(cat "$PREFIX/BUILD" 2>/dev/null)" = "$flavour" ]; then
   echo "ALE already built in $PREFIX ($flavour)"
@@ -27,6 +28,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 tar xzf "$sdist" -C "$work"
 src="$work/ale_py-$VERSION"
+"$PY" tools/patch_ale.py "$src"
 configure() {
   cmake -S "$src" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_CPP_LIB=ON -DBUILD_PYTHON_LIB=OFF \
     -DSDL_SUPPORT=OFF -DBUILD_VECTOR_LIB=OFF -DCMAKE_POSITION_INDEPENDENT_CODE=ON -DCMAKE_CXX_FLAGS="$1" \

@@ -1,0 +1,208 @@
+"""Patches the ALE 0.12.1 source tree before tools/build_ale.sh compiles it.
+
+    python tools/patch_ale.py SRC_ROOT      # SRC_ROOT: the unpacked ale_py-0.12.1 directory
+
+Speed only: the emulated games, their RAM and every drawn pixel stay as they were. Checked frame by
+frame against ALE's own code on every ROM of the sdist by tools/ale_tia_check.cpp (CI), and
+against the ale-py wheel by tests/test_atari.py.
+
+The patch: TIA::updateFrameScanline draws a scanline span in which several objects (playfield,
+ball, players, missiles) overlap pixel by pixel: per pixel it tests six masks, ORs a collision
+table entry into the collision register and looks the colour up through the priority encoder.
+That loop is a third of Breakout's emulation time. On CPUs with AVX-512 VBMI the patched TIA does
+64 pixels at a time instead: one bit mask per object (masked loads, so nothing past the span is
+read), the collision pairs from ANDs of those masks (the collision table is a union over pairs,
+computeCollisionTable), and the colours with two byte permutes (priority encoder row -> colour
+index -> colour byte). Without VBMI, or with LOTTERYFAST_ALE_SCALAR_TIA set, ALE's loop runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+MARKER = "// lotteryfast: mixed spans 64 pixels at a time"
+
+HEADER_DECL = """
+// lotteryfast (tools/patch_ale.py): whether TIA::updateFrameScanline draws the spans in which
+// several objects overlap with AVX-512 (true on CPUs with VBMI unless LOTTERYFAST_ALE_SCALAR_TIA
+// is set); tools/ale_tia_check.cpp flips it to compare both ways frame by frame.
+namespace ale { namespace stella { extern bool lf_tia_simd; } }
+"""
+
+SIMD_SPAN = (
+    r"""
+"""
+    + MARKER
+    + r""" (tools/patch_ale.py)
+#if defined(__x86_64__) && defined(__GNUC__)
+#define LF_TIA_SIMD_BUILD 1
+#define LF_TIA_TARGET __attribute__((target("avx512f,avx512bw,avx512vbmi")))
+
+static bool lf_tia_simd_default()
+{
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vbmi") && std::getenv("LOTTERYFAST_ALE_SCALAR_TIA") == nullptr;
+}
+bool lf_tia_simd = lf_tia_simd_default();
+
+// The "other cases" span of TIA::updateFrameScanline: n pixels from hpos into fp. Masks of
+// disabled objects are null. encoder0/1: the priority encoder rows already offset by the
+// playfield priority and score bits; colour: the four colour registers. Returns the collision
+// bits the span sets.
+LF_TIA_TARGET static uint16_t lf_mixed_span(
+    uint8_t* fp, uint32_t n, uint32_t hpos, uint32_t pf, const uint32_t* pfMask,
+    uint8_t grp0, const uint8_t* p0Mask, const uint8_t* m0Mask,
+    uint8_t grp1, const uint8_t* p1Mask, const uint8_t* m1Mask, const uint8_t* blMask,
+    const uint8_t* encoder0, const uint8_t* encoder1, const uint32_t* colour, const uint16_t* collisionTable)
+{
+  // Object bits as in TIA.hxx: P0 1, M0 2, P1 4, M1 8, BL 16, PF 32.
+  const __m512i colours = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+      int((colour[0] & 0xff) | (colour[1] & 0xff) << 8 | (colour[2] & 0xff) << 16 | (colour[3] & 0xff) << 24));
+  const __m512i lut0 = _mm512_permutexvar_epi8(_mm512_loadu_si512(encoder0), colours);
+  const __m512i lut1 = _mm512_permutexvar_epi8(_mm512_loadu_si512(encoder1), colours);
+  const __m512i pfBits = _mm512_set1_epi32(int(pf));
+  const __m512i grp0Bits = _mm512_set1_epi8(char(grp0));
+  const __m512i grp1Bits = _mm512_set1_epi8(char(grp1));
+  uint16_t collision = 0;
+  while(n != 0)
+  {
+    const uint32_t count = n < 64 ? n : 64;
+    const __mmask64 lanes = count == 64 ? ~__mmask64(0) : (__mmask64(1) << count) - 1;
+    __mmask64 k[6];
+    const __m512i p0 = _mm512_maskz_loadu_epi8(lanes, p0Mask + hpos);
+    k[0] = _mm512_mask_test_epi8_mask(lanes, p0, grp0Bits);
+    k[1] = 0;
+    if(m0Mask)
+    {
+      const __m512i m0 = _mm512_maskz_loadu_epi8(lanes, m0Mask + hpos);
+      k[1] = _mm512_mask_test_epi8_mask(lanes, m0, m0);
+    }
+    const __m512i p1 = _mm512_maskz_loadu_epi8(lanes, p1Mask + hpos);
+    k[2] = _mm512_mask_test_epi8_mask(lanes, p1, grp1Bits);
+    k[3] = 0;
+    if(m1Mask)
+    {
+      const __m512i m1 = _mm512_maskz_loadu_epi8(lanes, m1Mask + hpos);
+      k[3] = _mm512_mask_test_epi8_mask(lanes, m1, m1);
+    }
+    k[4] = 0;
+    if(blMask)
+    {
+      const __m512i bl = _mm512_maskz_loadu_epi8(lanes, blMask + hpos);
+      k[4] = _mm512_mask_test_epi8_mask(lanes, bl, bl);
+    }
+    k[5] = 0;
+    for(uint32_t q = 0; q < 4 && 16 * q < count; ++q)
+    {
+      const __mmask16 quarter = __mmask16(lanes >> (16 * q));
+      const __m512i words = _mm512_maskz_loadu_epi32(quarter, pfMask + hpos + 16 * q);
+      k[5] |= __mmask64(_mm512_mask_test_epi32_mask(quarter, words, pfBits)) << (16 * q);
+    }
+
+    for(int a = 0; a < 6; ++a)
+      for(int b = a + 1; b < 6; ++b)
+        if(k[a] & k[b])
+          collision |= collisionTable[(1 << a) | (1 << b)];
+
+    __m512i enabled = _mm512_setzero_si512();
+    for(int a = 0; a < 6; ++a)
+      enabled = _mm512_or_si512(enabled, _mm512_maskz_mov_epi8(k[a], _mm512_set1_epi8(char(1 << a))));
+    const __m512i low = _mm512_permutexvar_epi8(enabled, lut0);
+    const __m512i high = _mm512_permutexvar_epi8(enabled, lut1);
+    // Pixels left of the middle (hpos < 80) take the left encoder row.
+    const __mmask64 left = hpos >= 80 ? 0 : (80 - hpos >= 64 ? ~__mmask64(0) : (__mmask64(1) << (80 - hpos)) - 1);
+    _mm512_mask_storeu_epi8(fp, lanes, _mm512_mask_blend_epi8(left, high, low));
+
+    fp += count;
+    hpos += count;
+    n -= count;
+  }
+  return collision;
+}
+#else
+bool lf_tia_simd = false;
+#endif
+
+"""
+)
+
+DEFAULT_CASE = """      // Handle all of the other cases
+      default:
+      {
+        for(; myFramePointer < ending; ++myFramePointer, ++hpos)"""
+
+DEFAULT_CASE_SIMD = """      // Handle all of the other cases
+      default:
+      {
+#ifdef LF_TIA_SIMD_BUILD
+        if(lf_tia_simd)
+        {
+          myCollision |= lf_mixed_span(myFramePointer, uint32_t(ending - myFramePointer), hpos,
+              myPF, myCurrentPFMask,
+              myCurrentGRP0, myCurrentP0Mask, (myEnabledObjects & myM0Bit) ? myCurrentM0Mask : nullptr,
+              myCurrentGRP1, myCurrentP1Mask, (myEnabledObjects & myM1Bit) ? myCurrentM1Mask : nullptr,
+              (myEnabledObjects & myBLBit) ? myCurrentBLMask : nullptr,
+              myPriorityEncoder[0] + myPlayfieldPriorityAndScore,
+              myPriorityEncoder[1] + myPlayfieldPriorityAndScore, myColor, ourCollisionTable);
+          break;
+        }
+#endif
+        for(; myFramePointer < ending; ++myFramePointer, ++hpos)"""
+
+INCLUDES_AFTER = "#include <cstring>\n"
+INCLUDES = """#include <cstdlib>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+"""
+
+FUNCTION = "inline void TIA::updateFrameScanline(uint32_t clocksToUpdate, uint32_t hpos)\n{"
+
+
+def patch_tia_source(text: str) -> str:
+    """TIA.cxx with the AVX-512 mixed-span drawing (unchanged if already patched)."""
+    if MARKER in text:
+        return text
+    start = text.find(FUNCTION)
+    if start < 0:
+        raise SystemExit("patch_ale: TIA::updateFrameScanline not found: not ALE 0.12.1's TIA.cxx")
+    default = text.find(DEFAULT_CASE, start)
+    next_function = text.find("\ninline void TIA::", start + len(FUNCTION))
+    if default < 0 or default > next_function:
+        raise SystemExit("patch_ale: the default case of TIA::updateFrameScanline is not ALE 0.12.1's")
+    includes = text.find(INCLUDES_AFTER)
+    if includes < 0 or includes > start:
+        raise SystemExit("patch_ale: TIA.cxx does not include <cstring> where ALE 0.12.1's does")
+    includes += len(INCLUDES_AFTER)
+    text = text[:default] + DEFAULT_CASE_SIMD + text[default + len(DEFAULT_CASE) :]
+    text = text[:start] + SIMD_SPAN + text[start:]
+    return text[:includes] + INCLUDES + text[includes:]
+
+
+def patch_tia_header(text: str) -> str:
+    """TIA.hxx declaring the switch (unchanged if already patched)."""
+    if "lf_tia_simd" in text:
+        return text
+    guard_end = text.rstrip().rfind("#endif")
+    if guard_end < 0:
+        raise SystemExit("patch_ale: TIA.hxx has no include guard: not ALE 0.12.1's")
+    return text[:guard_end] + HEADER_DECL.lstrip("\n") + "\n" + text[guard_end:]
+
+
+def main(root: str) -> None:
+    """Patch the ALE source tree under `root` in place (idempotent)."""
+    emucore = Path(root) / "src" / "ale" / "emucore"
+    for name, patch in (("TIA.cxx", patch_tia_source), ("TIA.hxx", patch_tia_header)):
+        path = emucore / name
+        if not path.is_file():
+            raise SystemExit(f"patch_ale: {path} does not exist")
+        path.write_text(patch(path.read_text()))
+    print(f"patch_ale: {emucore}/TIA.{{cxx,hxx}} patched")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        raise SystemExit(__doc__)
+    main(sys.argv[1])
