@@ -3,17 +3,21 @@
     python tools/patch_ale.py SRC_ROOT      # SRC_ROOT: the unpacked ale_py-0.12.1 directory
 
 Speed only: the emulated games, their RAM and every drawn pixel stay as they were. Checked frame by
-frame against ALE's own code on every ROM of the sdist by tools/ale_tia_check.cpp (CI), and
-against the ale-py wheel by tests/test_atari.py.
+frame against ALE's own drawing on every ROM of the ale-py wheel by tools/ale_tia_check.sh (CI),
+and against the ale-py wheel's emulator by tests/test_atari.py.
 
-The patch: TIA::updateFrameScanline draws a scanline span in which several objects (playfield,
-ball, players, missiles) overlap pixel by pixel: per pixel it tests six masks, ORs a collision
-table entry into the collision register and looks the colour up through the priority encoder.
-That loop is a third of Breakout's emulation time. On CPUs with AVX-512 VBMI the patched TIA does
-64 pixels at a time instead: one bit mask per object (masked loads, so nothing past the span is
-read), the collision pairs from ANDs of those masks (the collision table is a union over pairs,
-computeCollisionTable), and the colours with two byte permutes (priority encoder row -> colour
-index -> colour byte). Without VBMI, or with LOTTERYFAST_ALE_SCALAR_TIA set, ALE's loop runs.
+The patch: TIA::updateFrameScanline draws a span of a scanline. ALE has a loop per combination of
+the objects in it (playfield, ball, players, missiles) and one general pixel-by-pixel loop for the
+rest: per pixel it tests six masks, ORs a collision-table entry into the collision register and
+looks the colour up through the priority encoder. On CPUs with AVX-512 VBMI the patched TIA draws
+every span that holds an object as that general loop does, 64 pixels at a time: one bit mask per
+object (masked loads, so nothing past the span is read), the collisions from ANDs of those masks
+(ALE's collision table is a union over pairs of objects, computeCollisionTable), the colours with
+two byte permutes (priority-encoder row -> colour index -> colour byte). The general loop equals
+each special loop because ALE keeps an object's bit in myEnabledObjects exactly when it can draw
+(player graphics or playfield bits non-zero; ALE never masks objects out with enableBit). Spans
+with no object stay ALE's memset. Without VBMI, or with LOTTERYFAST_ALE_SCALAR_TIA set, ALE's
+loops run. Measured speed: bench/RESULTS.md (Atari actor pool).
 """
 
 from __future__ import annotations
@@ -21,12 +25,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-MARKER = "// lotteryfast: mixed spans 64 pixels at a time"
+MARKER = "// lotteryfast: spans with objects 64 pixels at a time"
 
 HEADER_DECL = """
-// lotteryfast (tools/patch_ale.py): whether TIA::updateFrameScanline draws the spans in which
-// several objects overlap with AVX-512 (true on CPUs with VBMI unless LOTTERYFAST_ALE_SCALAR_TIA
-// is set); tools/ale_tia_check.cpp flips it to compare both ways frame by frame.
+// lotteryfast (tools/patch_ale.py): whether TIA::updateFrameScanline draws the spans that hold
+// an object with AVX-512 (true on CPUs with VBMI unless LOTTERYFAST_ALE_SCALAR_TIA is set);
+// tools/ale_tia_check.cpp flips it to compare both ways frame by frame.
 namespace ale { namespace stella { extern bool lf_tia_simd; } }
 """
 
@@ -47,7 +51,8 @@ static bool lf_tia_simd_default()
 }
 bool lf_tia_simd = lf_tia_simd_default();
 
-// The "other cases" span of TIA::updateFrameScanline: n pixels from hpos into fp. Masks of
+// A span of TIA::updateFrameScanline with objects in it: n pixels from hpos into fp, computed as
+// ALE's "other cases" loop computes them. Masks of
 // disabled objects are null. encoder0/1: the priority encoder rows already offset by the
 // playfield priority and score bits; colour: the four colour registers. Returns the collision
 // bits the span sets.
@@ -128,28 +133,25 @@ bool lf_tia_simd = false;
 """
 )
 
-DEFAULT_CASE = """      // Handle all of the other cases
-      default:
-      {
-        for(; myFramePointer < ending; ++myFramePointer, ++hpos)"""
+SWITCH = """  // Handle all other possible combinations
+  else
+  {
+    switch(myEnabledObjects | myPlayfieldPriorityAndScore)"""
 
-DEFAULT_CASE_SIMD = """      // Handle all of the other cases
-      default:
-      {
-#ifdef LF_TIA_SIMD_BUILD
-        if(lf_tia_simd)
-        {
-          myCollision |= lf_mixed_span(myFramePointer, uint32_t(ending - myFramePointer), hpos,
-              myPF, myCurrentPFMask,
-              myCurrentGRP0, myCurrentP0Mask, (myEnabledObjects & myM0Bit) ? myCurrentM0Mask : nullptr,
-              myCurrentGRP1, myCurrentP1Mask, (myEnabledObjects & myM1Bit) ? myCurrentM1Mask : nullptr,
-              (myEnabledObjects & myBLBit) ? myCurrentBLMask : nullptr,
-              myPriorityEncoder[0] + myPlayfieldPriorityAndScore,
-              myPriorityEncoder[1] + myPlayfieldPriorityAndScore, myColor, ourCollisionTable);
-          break;
-        }
+SIMD_BRANCH = """#ifdef LF_TIA_SIMD_BUILD
+  // lotteryfast: any span with an object in it, 64 pixels at a time (tools/patch_ale.py)
+  else if(lf_tia_simd && myEnabledObjects != 0)
+  {
+    myCollision |= lf_mixed_span(myFramePointer, uint32_t(ending - myFramePointer), hpos,
+        myPF, myCurrentPFMask,
+        myCurrentGRP0, myCurrentP0Mask, (myEnabledObjects & myM0Bit) ? myCurrentM0Mask : nullptr,
+        myCurrentGRP1, myCurrentP1Mask, (myEnabledObjects & myM1Bit) ? myCurrentM1Mask : nullptr,
+        (myEnabledObjects & myBLBit) ? myCurrentBLMask : nullptr,
+        myPriorityEncoder[0] + myPlayfieldPriorityAndScore,
+        myPriorityEncoder[1] + myPlayfieldPriorityAndScore, myColor, ourCollisionTable);
+  }
 #endif
-        for(; myFramePointer < ending; ++myFramePointer, ++hpos)"""
+"""
 
 INCLUDES_AFTER = "#include <cstring>\n"
 INCLUDES = """#include <cstdlib>
@@ -168,15 +170,15 @@ def patch_tia_source(text: str) -> str:
     start = text.find(FUNCTION)
     if start < 0:
         raise SystemExit("patch_ale: TIA::updateFrameScanline not found: not ALE 0.12.1's TIA.cxx")
-    default = text.find(DEFAULT_CASE, start)
+    switch = text.find(SWITCH, start)
     next_function = text.find("\ninline void TIA::", start + len(FUNCTION))
-    if default < 0 or default > next_function:
-        raise SystemExit("patch_ale: the default case of TIA::updateFrameScanline is not ALE 0.12.1's")
+    if switch < 0 or switch > next_function:
+        raise SystemExit("patch_ale: TIA::updateFrameScanline's switch over the objects is not ALE 0.12.1's")
     includes = text.find(INCLUDES_AFTER)
     if includes < 0 or includes > start:
         raise SystemExit("patch_ale: TIA.cxx does not include <cstring> where ALE 0.12.1's does")
     includes += len(INCLUDES_AFTER)
-    text = text[:default] + DEFAULT_CASE_SIMD + text[default + len(DEFAULT_CASE) :]
+    text = text[:switch] + SIMD_BRANCH + text[switch:]
     text = text[:start] + SIMD_SPAN + text[start:]
     return text[:includes] + INCLUDES + text[includes:]
 
