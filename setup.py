@@ -65,6 +65,7 @@ def ale_extension():
         "lotteryfast._ale",
         ["csrc/ale/pool.cpp", "csrc/ale/frames.cpp", "csrc/ale/bindings.cpp"],
         include_dirs=[os.path.join(prefix, "include")],
+        depends=[lib],  # a rebuilt ALE (tools/build_ale.sh) relinks the pool
         extra_compile_args={"cxx": ["-O3", "-Wall", "-fvisibility=hidden"]},
         # ALE's objects are GCC LTO objects: link with g++ (setuptools does) and let it optimize.
         extra_link_args=[lib, "-lz", "-flto=auto"],

@@ -10,14 +10,15 @@ The patch: TIA::updateFrameScanline draws a span of a scanline. ALE has a loop p
 the objects in it (playfield, ball, players, missiles) and one general pixel-by-pixel loop for the
 rest: per pixel it tests six masks, ORs a collision-table entry into the collision register and
 looks the colour up through the priority encoder. On CPUs with AVX-512 VBMI the patched TIA draws
-every span that holds an object as that general loop does, 64 pixels at a time: one bit mask per
-object (masked loads, so nothing past the span is read), the collisions from ANDs of those masks
-(ALE's collision table is a union over pairs of objects, computeCollisionTable), the colours with
-two byte permutes (priority-encoder row -> colour index -> colour byte). The general loop equals
-each special loop because ALE keeps an object's bit in myEnabledObjects exactly when it can draw
-(player graphics or playfield bits non-zero; ALE never masks objects out with enableBit). Spans
-with no object stay ALE's memset. Without VBMI, or with LOTTERYFAST_ALE_SCALAR_TIA set, ALE's
-loops run. Measured speed: bench/RESULTS.md (Atari actor pool).
+every span that holds a player, missile or ball as that general loop does, 64 pixels at a time:
+one bit mask per object (masked loads, so nothing past the span is read), the collisions from
+ANDs of those masks (ALE's collision table is a union over pairs of objects,
+computeCollisionTable), the colours with two byte permutes (priority-encoder row -> colour index
+-> colour byte). The general loop equals each special loop because ALE keeps an object's bit in
+myEnabledObjects exactly when it can draw (player graphics or playfield bits non-zero; ALE never
+masks objects out with enableBit). Spans with only the playfield (4 pixels per step) or nothing
+(memset) in them keep ALE's loops, as does every span without VBMI or with
+LOTTERYFAST_ALE_SCALAR_TIA set. Measured speed: bench/RESULTS.md (Atari actor pool).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-MARKER = "// lotteryfast: spans with objects 64 pixels at a time"
+MARKER = "// lotteryfast: spans with objects 64 pixels at a time (v2)"
 
 HEADER_DECL = """
 // lotteryfast (tools/patch_ale.py): whether TIA::updateFrameScanline draws the spans that hold
@@ -139,8 +140,9 @@ SWITCH = """  // Handle all other possible combinations
     switch(myEnabledObjects | myPlayfieldPriorityAndScore)"""
 
 SIMD_BRANCH = """#ifdef LF_TIA_SIMD_BUILD
-  // lotteryfast: any span with an object in it, 64 pixels at a time (tools/patch_ale.py)
-  else if(lf_tia_simd && myEnabledObjects != 0)
+  // lotteryfast: spans with a player, missile or ball in them, 64 pixels at a time (the
+  // playfield-only loop already does 4 pixels per step; tools/patch_ale.py)
+  else if(lf_tia_simd && (myEnabledObjects & ~myPFBit) != 0)
   {
     myCollision |= lf_mixed_span(myFramePointer, uint32_t(ending - myFramePointer), hpos,
         myPF, myCurrentPFMask,
