@@ -2,8 +2,8 @@
 # Builds the Arcade Learning Environment's C++ core library (the one ale-py 0.12.1 wraps) for the
 # lotteryfast._ale actor pool: fetches the ale-py source distribution from the package index
 # (cached in $ALE_CACHE, default ~/.cache/lotteryfast), builds it with CMake (only zlib needed, no
-# vcpkg, no SDL), after tools/patch_ale.py (the TIA draws mixed scanline spans with AVX-512,
-# pixel-identical), and installs headers and libale.a into $ALE_PREFIX (default build/ale).
+# vcpkg, no SDL), after tools/patch_ale.py (the TIA draws spans with a player, missile or ball
+# 64 pixels at a time, pixel-identical), and installs headers and libale.a into $ALE_PREFIX (default build/ale).
 #   tools/build_ale.sh [python]     # python: the interpreter whose pip downloads the source
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -6,6 +6,9 @@
 #include "frames.h"
 #include "pool.h"
 
+// Defined by tools/patch_ale.py in ALE's TIA (declared in the patched ale/emucore/TIA.hxx).
+namespace ale { namespace stella { extern bool lf_tia_simd; } }
+
 namespace {
 
 using lf::atari::AtariPool;
@@ -87,6 +90,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         "whether frame preprocessing runs its AVX-512 VBMI path (CPU support and not switched off)");
   m.def("set_frames_simd", &lf::atari::frames::set_simd, py::arg("enabled"),
         "switches the AVX-512 frame preprocessing on or off (off: the scalar path; for tests)");
+  m.def("tia_simd_active", [] { return ale::stella::lf_tia_simd; },
+        "whether ALE's TIA draws spans with objects 64 pixels at a time (tools/patch_ale.py: AVX-512 VBMI "
+        "and LOTTERYFAST_ALE_SCALAR_TIA not set when the module was loaded)");
   py::class_<Preprocessing>(m, "Preprocessing")
       .def(py::init<>())
       .def_readwrite("frameskip", &Preprocessing::frameskip)
