@@ -83,10 +83,10 @@ class AtariConfig:
         return AtariNetConfig(tuple(self.channels), self.hidden, self.stack, self.height, self.width)
 
 
-# The quick preset: Assault (a paper game whose score rises within minutes on a CPU; Breakout and
-# Pong need millions of frames first), frames of 52 x 40, a narrower network (16-16-32-32
-# channels, MLP 256), 32 games, 4 epochs of 300 batches of 16 rollouts per ticket (~115k agent
-# steps); reset after 1 epoch; 1 seed, 1 level at rate 0.8.
+# The quick preset: Assault (a paper game whose score rises within minutes on a CPU; Breakout
+# rises after ~500k agent steps, with --episodic-life --fire-reset: bench/RESULTS.md), frames of
+# 52 x 40, a narrower network (16-16-32-32 channels, MLP 256), 32 games, 4 epochs of 300 batches
+# of 16 rollouts per ticket (~115k agent steps); reset after 1 epoch; 1 seed, 1 level at rate 0.8.
 QUICK: tuple[dict, dict] = (
     dict(
         game="Assault",
