@@ -52,11 +52,18 @@ static bool lf_tia_simd_default()
 }
 bool lf_tia_simd = lf_tia_simd_default();
 
-// A span of TIA::updateFrameScanline with objects in it: n pixels from hpos into fp, computed as
-// ALE's "other cases" loop computes them. Masks of
-// disabled objects are null. encoder0/1: the priority encoder rows already offset by the
-// playfield priority and score bits; colour: the four colour registers. Returns the collision
-// bits the span sets.
+// The pixels (bits of the result) among `lanes` where the object's mask byte shares a bit with
+// `graphics` (a player's graphics register; 0xff for a missile or the ball, drawn wherever their
+// mask is non-zero).
+LF_TIA_TARGET static inline __mmask64 lf_object_pixels(const uint8_t* mask, __mmask64 lanes, __m512i graphics)
+{
+  return _mm512_mask_test_epi8_mask(lanes, _mm512_maskz_loadu_epi8(lanes, mask), graphics);
+}
+
+// A span of TIA::updateFrameScanline with objects in it, n pixels from hpos into fp, computed as
+// ALE's general ("other cases") loop computes them. The masks of disabled missiles and ball are
+// null. encoder0/1: the priority-encoder rows already offset by the playfield priority and score
+// bits; colour: the four colour registers. Returns the collision bits the span sets.
 LF_TIA_TARGET static uint16_t lf_mixed_span(
     uint8_t* fp, uint32_t n, uint32_t hpos, uint32_t pf, const uint32_t* pfMask,
     uint8_t grp0, const uint8_t* p0Mask, const uint8_t* m0Mask,
@@ -71,34 +78,18 @@ LF_TIA_TARGET static uint16_t lf_mixed_span(
   const __m512i pfBits = _mm512_set1_epi32(int(pf));
   const __m512i grp0Bits = _mm512_set1_epi8(char(grp0));
   const __m512i grp1Bits = _mm512_set1_epi8(char(grp1));
+  const __m512i anyBits = _mm512_set1_epi8(char(0xff));
   uint16_t collision = 0;
   while(n != 0)
   {
     const uint32_t count = n < 64 ? n : 64;
     const __mmask64 lanes = count == 64 ? ~__mmask64(0) : (__mmask64(1) << count) - 1;
     __mmask64 k[6];
-    const __m512i p0 = _mm512_maskz_loadu_epi8(lanes, p0Mask + hpos);
-    k[0] = _mm512_mask_test_epi8_mask(lanes, p0, grp0Bits);
-    k[1] = 0;
-    if(m0Mask)
-    {
-      const __m512i m0 = _mm512_maskz_loadu_epi8(lanes, m0Mask + hpos);
-      k[1] = _mm512_mask_test_epi8_mask(lanes, m0, m0);
-    }
-    const __m512i p1 = _mm512_maskz_loadu_epi8(lanes, p1Mask + hpos);
-    k[2] = _mm512_mask_test_epi8_mask(lanes, p1, grp1Bits);
-    k[3] = 0;
-    if(m1Mask)
-    {
-      const __m512i m1 = _mm512_maskz_loadu_epi8(lanes, m1Mask + hpos);
-      k[3] = _mm512_mask_test_epi8_mask(lanes, m1, m1);
-    }
-    k[4] = 0;
-    if(blMask)
-    {
-      const __m512i bl = _mm512_maskz_loadu_epi8(lanes, blMask + hpos);
-      k[4] = _mm512_mask_test_epi8_mask(lanes, bl, bl);
-    }
+    k[0] = lf_object_pixels(p0Mask + hpos, lanes, grp0Bits);
+    k[1] = m0Mask ? lf_object_pixels(m0Mask + hpos, lanes, anyBits) : 0;
+    k[2] = lf_object_pixels(p1Mask + hpos, lanes, grp1Bits);
+    k[3] = m1Mask ? lf_object_pixels(m1Mask + hpos, lanes, anyBits) : 0;
+    k[4] = blMask ? lf_object_pixels(blMask + hpos, lanes, anyBits) : 0;
     k[5] = 0;
     for(uint32_t q = 0; q < 4 && 16 * q < count; ++q)
     {
