@@ -18,6 +18,7 @@
 namespace {
 
 constexpr int kDiffers = 3;
+constexpr int kUnsupported = 1;  // ALEInterface::loadROM calls std::exit(1) for an unknown ROM
 
 void configure(ale::ALEInterface& ale, const char* rom) {
   ale.setInt("random_seed", 7);
@@ -77,6 +78,10 @@ int main(int argc, char** argv) {
   }
   ale::Logger::setMode(ale::Logger::Error);
   const int frames = std::atoi(argv[1]);
+  if (frames < 1) {
+    std::fprintf(stderr, "ale_tia_check: FRAMES must be a positive number, got '%s'\n", argv[1]);
+    return 2;
+  }
   // Each ROM in its own process: ALE exits the process on a ROM it does not support.
   int failed = 0, skipped = 0;
   for (int i = 2; i < argc; ++i) {
@@ -90,11 +95,12 @@ int main(int argc, char** argv) {
     int status = 0;
     waitpid(child, &status, 0);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) continue;
-    if (WIFEXITED(status) && WEXITSTATUS(status) == kDiffers) {
-      ++failed;
-    } else {
+    if (WIFEXITED(status) && WEXITSTATUS(status) == kUnsupported) {  // ALE's exit on a ROM it does not know
       std::printf("%s: skipped (ALE does not run it)\n", argv[i]);
       ++skipped;
+    } else {
+      if (WIFSIGNALED(status)) std::printf("%s: crashed (signal %d)\n", argv[i], WTERMSIG(status));
+      ++failed;
     }
   }
   std::printf("ale_tia_check: %d of %d ROMs identical over %d frames each (%d not supported by ALE)\n",
