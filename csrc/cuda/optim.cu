@@ -471,7 +471,8 @@ int step_variant() {
   if (env == nullptr || *env == '\0') return 4;
   const int v = std::atoi(env);
   if (v < 0 || v > kStepVariants - 1)
-    throw std::invalid_argument("LOTTERYFAST_CUDA_STEP_VARIANT must be 0.." + std::to_string(kStepVariants - 1));
+    throw std::invalid_argument("LOTTERYFAST_CUDA_STEP_VARIANT must be 0.." + std::to_string(kStepVariants - 1) +
+                                ", got '" + env + "'");
   return v;
 }
 
