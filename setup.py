@@ -40,7 +40,8 @@ def extension():
         return CUDAExtension(
             "lotteryfast._C",
             sources,
-            define_macros=[("WITH_CUDA", None)],
+            define_macros=[("WITH_CUDA", None)]
+            + ([("LOTTERYFAST_CUDA_STEP_SWEEP", None)] if os.environ.get("LOTTERYFAST_CUDA_STEP_SWEEP") == "1" else []),
             extra_compile_args={"cxx": CXX_FLAGS, "nvcc": NVCC_FLAGS},
             extra_link_args=["-fopenmp"],
         )

@@ -16,8 +16,7 @@ import time
 
 import torch
 
-from lotteryfast.optim import MaskedAdam
-from lotteryfast.tasks.atari import QUICK, AtariConfig, AtariTask
+from lotteryfast.tasks.atari import QUICK, AtariTask
 
 
 def main() -> None:
@@ -30,13 +29,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--every", type=int, default=300, help="updates between printed lines")
     args = ap.parse_args()
-    cfg = dataclasses.replace(
-        AtariConfig(**QUICK[0]), game=args.game, episodic_life=args.episodic_life, fire_reset=args.fire_reset
-    )
+    pp = dataclasses.replace(QUICK.preprocessing, episodic_life=args.episodic_life, fire_reset=args.fire_reset)
+    cfg = dataclasses.replace(QUICK, game=args.game, preprocessing=pp)
     torch.manual_seed(args.seed)
     task = AtariTask(cfg)
     model = task.new_model()
-    opt = MaskedAdam(list(model.parameters()), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
+    opt = cfg.optim.build(list(model.parameters()), None)
     gen = torch.Generator().manual_seed(args.seed)
     episodes: collections.deque[float] = collections.deque(maxlen=32)
     print(f"{args.game}: {cfg}")

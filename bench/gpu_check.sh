@@ -18,7 +18,8 @@ python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.versio
 
 start=$(date +%s)
 rm -f lotteryfast/_C*.so
-if ! python3 setup.py build_ext --inplace > "$OUT/build.log" 2>&1; then
+# All step-kernel variants compiled in (the sweep and the per-variant tests below pick them).
+if ! LOTTERYFAST_CUDA_STEP_SWEEP=1 python3 setup.py build_ext --inplace > "$OUT/build.log" 2>&1; then
   grep -E "error|Error" "$OUT/build.log" | head -40
   tail -30 "$OUT/build.log"
   exit 1

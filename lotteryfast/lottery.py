@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from lotteryfast import distributed
+from lotteryfast.config import Config, option
 from lotteryfast.runs import RunDir
 from lotteryfast.tasks.base import Member, MemberResult, Params, Task
 from lotteryfast.tickets import (
@@ -41,36 +42,32 @@ _KIND_ID = {"dense": 0, "wt": 1, "rt": 2}
 
 
 @dataclass(frozen=True)
-class LotteryConfig:
+class LotteryConfig(Config):
     """How tickets are found and compared (defaults: the paper's)."""
 
-    seeds: int = 3
-    levels: int = 20
-    rate: float = 0.2
-    one_shot: bool = False
-    reset: str = "epoch:1"  # late resetting point: "init", "epoch:E" or "update:U"
-    tickets: tuple[str, ...] = KINDS
-    layerwise: bool = False
-    prune_biases: bool = True
-    prune_embeddings: bool = True
-    exclude: tuple[str, ...] = ()  # parameter names (or module prefixes) left dense
-    seed_base: int = 0
+    seeds: int = option(3, "independent pruning processes (experiment seeds)", min=1)
+    levels: int = option(20, "pruning levels K", min=0)
+    rate: float = option(0.2, "pruning rate p per level, in (0, 1): level k prunes r_k = 1 - (1 - p)^k")
+    one_shot: bool = option(False, "prune the trained dense network straight to r_k (instead of iteratively)")
+    reset: str = option("epoch:1", "late resetting point: init, epoch:E or update:U", flag="--reset-to")
+    tickets: tuple[str, ...] = option(KINDS, "ticket kinds to train: wt (winning), rt (random)", choices=KINDS)
+    layerwise: bool = option(False, "prune each tensor by the rate instead of globally")
+    prune_biases: bool = option(True, "prune biases with the weights (the paper's rule)", off_flag="--exclude-biases")
+    prune_embeddings: bool = option(True, "prune embedding matrices")
+    exclude: tuple[str, ...] = option((), "parameter names (or module prefixes) left dense, e.g. fc0")
+    seed_base: int = option(0, "the first experiment seed (seeds are seed_base, seed_base + 1, ...)", min=0)
 
-    def __post_init__(self) -> None:
-        if not (isinstance(self.seeds, int) and self.seeds >= 1):
-            raise ValueError(f"seeds must be an integer >= 1, got {self.seeds!r}")
-        if not (isinstance(self.levels, int) and self.levels >= 0):
-            raise ValueError(f"levels must be an integer >= 0, got {self.levels!r}")
-        if not (0.0 < self.rate < 1.0) or math.isnan(self.rate):
+    def check(self) -> None:
+        if not 0.0 < self.rate < 1.0:
             raise ValueError(f"rate must be in (0, 1), got {self.rate!r}")
-        bad = [t for t in self.tickets if t not in KINDS]
-        if bad or not self.tickets:
-            raise ValueError(f"tickets must be a non-empty subset of wt,rt; got {','.join(self.tickets) or 'nothing'}")
+        if not self.tickets:
+            raise ValueError("tickets must be a non-empty subset of wt,rt; got nothing")
         if "wt" not in self.tickets and not self.one_shot and self.levels > 1:
             raise ValueError("iterative pruning prunes each level's winning ticket: include wt, or use one-shot")
         parse_reset(self.reset)
 
     def rewind(self) -> tuple[str, float]:
+        """The late-resetting point as (kind, value): ('init', 0), ('epoch', E) or ('update', U)."""
         return parse_reset(self.reset)
 
 
@@ -194,7 +191,8 @@ class Lottery:
         if kind == "wt":
             init = self._rewind_weights(seed)
         else:
-            init = self.task.init_params(derived_seed(seed, level, _KIND_ID["rt"], 1))
+            draw = getattr(self.task, "random_params", self.task.init_params)
+            init = draw(derived_seed(seed, level, _KIND_ID["rt"], 1))
         init = {n: (p * masks[n] if n in masks else p.clone()) for n, p in init.items()}
         # WT and RT of one (seed, level) see the same environment and sampling streams: a paired comparison.
         return Member(init, masks, derived_seed(seed, level, 0))

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 import torch
 
-GROUP = 128  # elements per group_base entry; must match kMaskGroup in csrc/common/types.h
+from lotteryfast._ext import _C
+
+GROUP: int = _C.MASK_GROUP  # elements per group_base entry (kMaskGroup in csrc/common/types.h)
 
 
 @dataclass(frozen=True)

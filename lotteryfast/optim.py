@@ -12,8 +12,9 @@ dense state under torch's own keys, so it loads into ``torch.optim.Adam``/``RMSp
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch.optim import Optimizer
@@ -36,12 +37,21 @@ class _MaskedOptimizer(Optimizer):
         self._plans: dict[int, tuple] = {}
         self.set_masks(masks)
 
+    def _check_dtypes(self, group: dict, g: int) -> None:
+        for i, p in enumerate(group["params"]):
+            if p.dtype not in _SUPPORTED_DTYPES:
+                raise ValueError(
+                    f"{type(self).__name__} supports float32, float16 and bfloat16 params; "
+                    f"param_groups[{g}]['params'][{i}] (shape {tuple(p.shape)}) is {p.dtype}"
+                    + (": convert the model with .float()" if p.dtype == torch.float64 else "")
+                )
+
     # --- what subclasses define -------------------------------------------------------------
     def _state_keys(self, group: dict) -> list[str]:
         raise NotImplementedError
 
-    def _hyper(self, group: dict) -> tuple:
-        """(lr, beta1, beta2, alpha, momentum, eps, weight_decay, maximize, centered)."""
+    def _hyper(self, group: dict) -> dict[str, Any]:
+        """The kernel's hyper-parameters of a group, by name (see StepPlan.step in csrc/glue/ops.cpp)."""
         raise NotImplementedError
 
     # --- masks --------------------------------------------------------------------------------
@@ -132,7 +142,7 @@ class _MaskedOptimizer(Optimizer):
                 bucket_grads = [grads[i] for i in positions]
                 if any(g.is_sparse for g in bucket_grads):
                     raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
-                kernel_plan.step(bucket_grads, *hyper)
+                kernel_plan.step(bucket_grads, **hyper)
         return loss
 
     def _plan(self, group: dict, present: tuple[bool, ...]) -> list[tuple]:
@@ -145,11 +155,6 @@ class _MaskedOptimizer(Optimizer):
         for i, p in enumerate(group["params"]):
             if not present[i]:
                 continue
-            if p.dtype not in _SUPPORTED_DTYPES:
-                raise ValueError(
-                    f"{type(self).__name__} supports float32, float16 and bfloat16 params; "
-                    f"param of shape {tuple(p.shape)} is {p.dtype}"
-                )
             state = self._init_state(p, keys)
             code = self._codes.get(p)
             lists = buckets.setdefault((p.device, p.dtype), ([], [], [], [], [], []))
@@ -165,23 +170,42 @@ class _MaskedOptimizer(Optimizer):
     def state_dict(self) -> dict[str, Any]:
         """torch.optim's state dict with dense state tensors under torch's own keys.
 
-        Unlike torch's, it shares no tensor with the live state (the step counters are copied),
-        so loading it into another optimizer never couples the two.
+        State-dict post-hooks see (and may replace) this dense form. Unlike torch's, it shares no
+        tensor with the live state (the step counters are copied), so loading it into another
+        optimizer never couples the two. Entries of ``self.state`` that are not parameters pass
+        through unchanged, as in torch.
         """
-        sd = super().state_dict()
-        params = self._params()
-        sd["state"] = {
-            idx: {k: (v.clone() if k == "step" else self._dense(params[idx], v)) for k, v in s.items()}
-            for idx, s in sd["state"].items()
-        }
+        post_hooks = self._optimizer_state_dict_post_hooks
+        self._optimizer_state_dict_post_hooks = OrderedDict()
+        try:
+            sd = super().state_dict()
+        finally:
+            self._optimizer_state_dict_post_hooks = post_hooks
+        index = {id(p): i for i, p in enumerate(self._params())}
+        for p, s in self.state.items():
+            if isinstance(p, torch.Tensor) and id(p) in index and isinstance(s, dict):
+                sd["state"][index[id(p)]] = {
+                    k: (v.clone() if k == "step" else self._dense(p, v)) if isinstance(v, torch.Tensor) else v
+                    for k, v in s.items()
+                }
+        for hook in post_hooks.values():
+            result = hook(self, sd)
+            if result is not None:
+                sd = result
         return sd
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Loads a state dict of this class or of torch.optim.Adam / RMSprop."""
+        """Loads a state dict of this class or of torch.optim.Adam / RMSprop (load post-hooks run
+        once the state is in its stored form)."""
         self._plans.clear()
-        super().load_state_dict(state_dict)
-        for group in self.param_groups:
-            self._check_group(group)
+        for g, group in enumerate(state_dict["param_groups"]):
+            self._check_group(group, g)
+        post_hooks = self._optimizer_load_state_dict_post_hooks
+        self._optimizer_load_state_dict_post_hooks = OrderedDict()
+        try:
+            super().load_state_dict(state_dict)
+        finally:
+            self._optimizer_load_state_dict_post_hooks = post_hooks
         for p in self._params():
             state = self.state.get(p)
             if not state:
@@ -189,14 +213,29 @@ class _MaskedOptimizer(Optimizer):
             if "step" in state:
                 state["step"] = torch.as_tensor(state["step"], dtype=torch.float32).detach().to("cpu").clone()
             for key, value in list(state.items()):
-                if key == "step":
+                if key == "step" or not isinstance(value, torch.Tensor):
                     continue
                 if value.shape != p.shape:
                     raise ValueError(f"state '{key}' has shape {tuple(value.shape)}, its param {tuple(p.shape)}")
                 state[key] = self._compact(p, value)
+        for hook in post_hooks.values():
+            hook(self)
 
-    def _check_group(self, group: dict) -> None:
-        """Rejects options of torch's optimizers that these kernels do not implement."""
+    # torch's options that these kernels accept only at their no-op values: option -> allowed.
+    _NO_OP_OPTIONS: ClassVar[dict[str, tuple]] = {}
+
+    def _check_group(self, group: dict, index: int | None = None) -> None:
+        """Rejects options of torch's optimizers that these kernels do not implement (ValueError
+        naming the option and its value) and float64 or other unsupported params."""
+        for option, allowed in self._NO_OP_OPTIONS.items():
+            if option in group and not any(group[option] is a or group[option] == a for a in allowed):
+                raise ValueError(
+                    f"{type(self).__name__} does not support {option}={group[option]!r} "
+                    f"(accepted: {', '.join(repr(a) for a in allowed)})"
+                )
+        lr = group.get("lr")
+        if isinstance(lr, torch.Tensor) and lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
@@ -207,6 +246,13 @@ class _MaskedOptimizer(Optimizer):
         """As ``torch.optim.Optimizer.add_param_group`` (new params are dense until ``set_masks``)."""
         getattr(self, "_plans", {}).clear()
         super().add_param_group(param_group)
+        index = len(self.param_groups) - 1
+        try:
+            self._check_group(self.param_groups[index], index)
+            self._check_dtypes(self.param_groups[index], index)
+        except ValueError:
+            self.param_groups.pop()
+            raise
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         codes = state.pop("_codes", None)
@@ -218,56 +264,115 @@ class _MaskedOptimizer(Optimizer):
             group.setdefault("maximize", False)
 
 
+class _DefaultLr(float):
+    """The default lr, recognisable by identity: tells ``MaskedAdam(params, 1e-2)`` (torch's
+    positional lr) from ``MaskedAdam(params, masks, lr)``."""
+
+
+_ADAM_LR, _RMSPROP_LR = _DefaultLr(1e-3), _DefaultLr(1e-2)
+
+
+def _lr_and_masks(cls: str, masks: Any, lr: Any) -> tuple[Any, Any]:
+    """torch.optim's ``Opt(params, 0.01)`` puts the lr where our masks go: accept it."""
+    is_number = isinstance(masks, int | float) and not isinstance(masks, bool)
+    is_number = is_number or (isinstance(masks, torch.Tensor) and masks.dtype != torch.bool and masks.dim() == 0)
+    if not is_number:
+        return masks, lr
+    if not isinstance(lr, _DefaultLr):
+        raise ValueError(
+            f"{cls}'s second positional argument is masks (a list of bool tensors or None), got {masks!r} and also "
+            f"lr={lr!r}: write {cls}(params, masks, lr=..., betas=...) or {cls}(params, lr=...)"
+        )
+    return None, masks
+
+
+def _check_lr(lr: Any) -> None:
+    if isinstance(lr, torch.Tensor):
+        if lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+        lr = float(lr)
+    if not lr >= 0.0:
+        raise ValueError(f"Invalid learning rate: {lr}")
+
+
 class MaskedAdam(_MaskedOptimizer):
     """Adam (``torch.optim.Adam`` semantics, amsgrad off) that keeps pruned weights at zero.
 
     Args:
         params: iterable of parameters or dicts defining parameter groups.
         masks: one bool tensor (True = kept) or None per parameter, in param-group order;
-            None for all means dense. Change them later with :meth:`set_masks`.
+            None for all means dense. Change them later with :meth:`set_masks`. (A number here
+            is taken as torch's positional lr: ``MaskedAdam(params, 1e-2)``.)
         lr, betas, eps, weight_decay, maximize: as in ``torch.optim.Adam``.
+        amsgrad, foreach, fused, capturable, differentiable, decoupled_weight_decay: torch's
+            options, accepted at their no-op values (False/None) so that code written for
+            torch.optim.Adam runs; other values raise ValueError naming the option.
     """
 
     _ALGO = _ADAM
+    _NO_OP_OPTIONS: ClassVar[dict[str, tuple]] = {
+        "amsgrad": (False,),
+        "foreach": (None, False),
+        "fused": (None, False),
+        "capturable": (False,),
+        "differentiable": (False,),
+        "decoupled_weight_decay": (False,),
+    }
 
     def __init__(
         self,
         params: Iterable[Any],
         masks: Sequence[torch.Tensor | None] | None = None,
-        lr: float = 1e-3,
+        lr: float | torch.Tensor = _ADAM_LR,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0.0,
+        amsgrad: bool = False,
         *,
+        foreach: bool | None = None,
         maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+        decoupled_weight_decay: bool = False,
     ):
-        _check_hyper(lr=lr, eps=eps, weight_decay=weight_decay)
-        if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
-            raise ValueError(f"Invalid betas: {betas} (each must be in [0, 1))")
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize)
+        masks, lr = _lr_and_masks("MaskedAdam", masks, lr)
+        _check_lr(lr)
+        _check_hyper(eps=eps, weight_decay=weight_decay)
+        if isinstance(betas[0], torch.Tensor) != isinstance(betas[1], torch.Tensor):
+            raise ValueError("betas must be either both floats or both Tensors")
+        for i, beta in enumerate(betas):
+            if not 0.0 <= float(beta) < 1.0:
+                raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+        defaults = dict(
+            lr=float(lr) if isinstance(lr, _DefaultLr) else lr,
+            betas=tuple(betas),
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            maximize=maximize,
+            foreach=foreach,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
+            decoupled_weight_decay=decoupled_weight_decay,
+        )
+        self._check_group(defaults)
         super().__init__(params, masks, defaults)
 
     def _state_keys(self, group: dict) -> list[str]:
         return ["exp_avg", "exp_avg_sq"]
 
-    def _hyper(self, group: dict) -> tuple:
+    def _hyper(self, group: dict) -> dict[str, Any]:
         beta1, beta2 = group["betas"]
-        return (
-            float(group["lr"]),
-            float(beta1),
-            float(beta2),
-            0.0,
-            0.0,
-            float(group["eps"]),
-            float(group["weight_decay"]),
-            bool(group["maximize"]),
-            False,
+        return dict(
+            lr=float(group["lr"]),
+            beta1=float(beta1),
+            beta2=float(beta2),
+            eps=float(group["eps"]),
+            weight_decay=float(group["weight_decay"]),
+            maximize=bool(group["maximize"]),
         )
-
-    def _check_group(self, group: dict) -> None:
-        for option in ("amsgrad", "decoupled_weight_decay", "capturable", "differentiable"):
-            if group.get(option):
-                raise ValueError(f"MaskedAdam does not implement {option}=True")
 
 
 class MaskedRMSprop(_MaskedOptimizer):
@@ -275,37 +380,52 @@ class MaskedRMSprop(_MaskedOptimizer):
 
     Args:
         params: iterable of parameters or dicts defining parameter groups.
-        masks: one bool tensor (True = kept) or None per parameter, in param-group order.
+        masks: one bool tensor (True = kept) or None per parameter, in param-group order (a
+            number here is taken as torch's positional lr).
         lr, alpha, eps, weight_decay, momentum, centered, maximize: as in ``torch.optim.RMSprop``.
+        foreach, capturable, differentiable: torch's options, accepted at their no-op values.
     """
 
     _ALGO = _RMSPROP
+    _NO_OP_OPTIONS: ClassVar[dict[str, tuple]] = {
+        "foreach": (None, False),
+        "capturable": (False,),
+        "differentiable": (False,),
+    }
 
     def __init__(
         self,
         params: Iterable[Any],
         masks: Sequence[torch.Tensor | None] | None = None,
-        lr: float = 1e-2,
+        lr: float | torch.Tensor = _RMSPROP_LR,
         alpha: float = 0.99,
         eps: float = 1e-8,
         weight_decay: float = 0.0,
         momentum: float = 0.0,
         centered: bool = False,
-        *,
+        capturable: bool = False,
+        foreach: bool | None = None,
         maximize: bool = False,
+        differentiable: bool = False,
     ):
-        _check_hyper(lr=lr, eps=eps, weight_decay=weight_decay, momentum=momentum)
+        masks, lr = _lr_and_masks("MaskedRMSprop", masks, lr)
+        _check_lr(lr)
+        _check_hyper(eps=eps, weight_decay=weight_decay, momentum=momentum)
         if not alpha >= 0.0:
             raise ValueError(f"Invalid alpha value: {alpha}")
         defaults = dict(
-            lr=lr,
+            lr=float(lr) if isinstance(lr, _DefaultLr) else lr,
             alpha=alpha,
             eps=eps,
             weight_decay=weight_decay,
             momentum=momentum,
             centered=centered,
+            capturable=capturable,
+            foreach=foreach,
             maximize=maximize,
+            differentiable=differentiable,
         )
+        self._check_group(defaults)
         super().__init__(params, masks, defaults)
 
     def _state_keys(self, group: dict) -> list[str]:
@@ -316,23 +436,16 @@ class MaskedRMSprop(_MaskedOptimizer):
             keys.append("grad_avg")
         return keys
 
-    def _hyper(self, group: dict) -> tuple:
-        return (
-            float(group["lr"]),
-            0.0,
-            0.0,
-            float(group["alpha"]),
-            float(group["momentum"]),
-            float(group["eps"]),
-            float(group["weight_decay"]),
-            bool(group["maximize"]),
-            bool(group["centered"]),
+    def _hyper(self, group: dict) -> dict[str, Any]:
+        return dict(
+            lr=float(group["lr"]),
+            alpha=float(group["alpha"]),
+            momentum=float(group["momentum"]),
+            eps=float(group["eps"]),
+            weight_decay=float(group["weight_decay"]),
+            maximize=bool(group["maximize"]),
+            centered=bool(group["centered"]),
         )
-
-    def _check_group(self, group: dict) -> None:
-        for option in ("capturable", "differentiable"):
-            if group.get(option):
-                raise ValueError(f"MaskedRMSprop does not implement {option}=True")
 
 
 def _check_hyper(**values: float) -> None:

@@ -137,9 +137,9 @@ def test_bad_options_are_rejected_with_the_value():
         AtariTask(dataclasses.replace(TINY, game="Pongg"))
     with pytest.raises(ValueError, match=r"batch \(8 rollouts\) must not exceed num_envs \(4\)"):
         dataclasses.replace(TINY, batch=8)
-    with pytest.raises(ValueError, match="pool must be one of native, alepy, got 'gym'"):
+    with pytest.raises(ValueError, match="AtariConfig.pool must be one of native, alepy; got 'gym'"):
         dataclasses.replace(TINY, pool="gym")
-    with pytest.raises(ValueError, match="num_envs must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="AtariConfig.num_envs must be >= 1, got 0"):
         dataclasses.replace(TINY, num_envs=0)
 
 
@@ -151,19 +151,23 @@ def test_cli_names_the_bad_game_and_options(tmp_path, capsys):
     assert "unknown game 'Pongg'; valid games:" in err and "SpaceInvaders" in err
     assert main(["atari", "--num-envs", "8", "--out", str(tmp_path / "b")]) == 2  # quick batch is 16
     assert "must not exceed num_envs (8)" in capsys.readouterr().err
-    assert main(["atari", "--prune-scope", "layers", "--out", str(tmp_path / "c")]) == 2
-    assert "--prune-scope does not apply to atari" in capsys.readouterr().err
+    assert main(["atari", "--prune-scope", "layers", "--out", str(tmp_path / "c")]) == 2  # another task's flag
+    assert "unrecognized arguments: --prune-scope layers" in capsys.readouterr().err
     assert main(["cartpole", "--fire-reset", "--out", str(tmp_path / "d")]) == 2
-    assert "--fire-reset does not apply to cartpole" in capsys.readouterr().err
+    assert "unrecognized arguments: --fire-reset" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
 
 
 def test_cli_switches_episodic_life_and_fire_reset():
     from lotteryfast.run import build_parser, resolve
+    from lotteryfast.tasks.spec import find_task
 
-    _, cfg, *_ = resolve(build_parser().parse_args(["atari", "--game", "Breakout", "--episodic-life", "--fire-reset"]))
-    assert cfg.game == "Breakout" and cfg.episodic_life and cfg.fire_reset
-    _, cfg, *_ = resolve(build_parser().parse_args(["atari"]))
-    assert not cfg.episodic_life and not cfg.fire_reset
+    spec = find_task("atari")
+    argv = ["atari", "--game", "Breakout", "--episodic-life", "--fire-reset"]
+    cfg, *_ = resolve(build_parser(spec).parse_args(argv), spec)
+    assert cfg.game == "Breakout" and cfg.preprocessing.episodic_life and cfg.preprocessing.fire_reset
+    cfg, *_ = resolve(build_parser(spec).parse_args(["atari"]), spec)
+    assert not cfg.preprocessing.episodic_life and not cfg.preprocessing.fire_reset
 
 
 @pytest.mark.parametrize("actor_batch", [0, 2])
@@ -230,7 +234,8 @@ def test_episode_scores_count_games_not_lives(monkeypatch):
             return out
 
     monkeypatch.setattr(atari_task, "make_pool", lambda cfg, seed: Spy(real_make_pool(cfg, seed)))
-    cfg = dataclasses.replace(TINY, game="Breakout", episodic_life=True, num_envs=4, batch=4, rollout=6)
+    pp = dataclasses.replace(TINY.preprocessing, episodic_life=True)
+    cfg = dataclasses.replace(TINY, game="Breakout", preprocessing=pp, num_envs=4, batch=4, rollout=6)
     task = AtariTask(cfg)
     model = task.build()
     episodes = collections.deque()

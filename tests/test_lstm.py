@@ -86,7 +86,7 @@ def test_training_is_deterministic_and_learns():
     # A corpus with structure (a cycle of 7 tokens) so that 12 updates must lower the loss.
     cycle = torch.arange(2300) % 7
     corpus = wikitext.Corpus([f"w{i}" for i in range(50)], cycle[:2000], cycle[2000:2150], cycle[2000:2300])
-    cfg = dataclasses.replace(TINY, lr=1e-2)
+    cfg = dataclasses.replace(TINY, optim=dataclasses.replace(TINY.optim, lr=1e-2))
     task = LSTMLanguageModelTask(cfg, corpus=corpus)
     a = task.train([Member(task.init_params(1), None, 7)])[0]
     b = task.train([Member(task.init_params(1), None, 7)])[0]

@@ -271,7 +271,7 @@ TINY_MT = MTConfig(
     max_tokens=256,
     updates=300,
     warmup=50,
-    lr=3e-3,
+    optim=dataclasses.replace(MTConfig().optim, lr=3e-3),
     average_last=2,
     save_every=20,
     beam=2,
@@ -363,7 +363,7 @@ def test_cli_runs_resumes_and_rejects_bad_options(tmp_path, capsys):
     assert len(list(out.glob("spm-data-*.model"))) == 1
     assert main(argv) == 0  # a finished run: nothing retrained
     assert main([*argv[:-3], "--prune-scope", "embeddings", "--out", str(tmp_path / "x")]) == 2
-    assert "prune_scope must be one of all, layers, got 'embeddings'" in capsys.readouterr().err
+    assert "MTConfig.prune_scope must be one of all, layers; got 'embeddings'" in capsys.readouterr().err
     assert main(["mt", "--games-per-epoch", "3", "--out", str(tmp_path / "y")]) == 2
     assert main(["mt", "--dataset", str(data), "--updates", "50", "--out", str(tmp_path / "z")]) == 2
     assert "late resetting point update:100 is past the 50 training updates" in capsys.readouterr().err

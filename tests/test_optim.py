@@ -451,17 +451,15 @@ def test_bad_hyper_parameters_and_dtypes():
     p = torch.nn.Parameter(torch.randn(3))
     with pytest.raises(ValueError, match="lr"):
         MaskedAdam([p], lr=-1.0)
-    with pytest.raises(ValueError, match="betas"):
+    with pytest.raises(ValueError, match="Invalid beta parameter at index 0: 1.0"):
         MaskedAdam([p], betas=(1.0, 0.9))
     with pytest.raises(ValueError, match="alpha"):
         MaskedRMSprop([p], alpha=-0.5)
     q = torch.nn.Parameter(torch.randn(3, dtype=torch.float64))
-    opt = MaskedAdam([q])
-    q.grad = torch.randn(3, dtype=torch.float64)
-    with pytest.raises(ValueError, match="float64"):
-        opt.step()
+    with pytest.raises(ValueError, match=r"param_groups\[0\]\['params'\]\[0\] \(shape \(3,\)\) is torch.float64"):
+        MaskedAdam([q])  # refused at construction, naming the parameter
     amsgrad = torch.optim.Adam([torch.nn.Parameter(torch.randn(3))], amsgrad=True)
-    with pytest.raises(ValueError, match="amsgrad"):
+    with pytest.raises(ValueError, match="does not support amsgrad=True"):
         MaskedAdam([p]).load_state_dict(amsgrad.state_dict())
 
 

@@ -11,13 +11,16 @@ fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 status=0
+# Each source as a normal build compiles it, and with the bench-sweep kernel variants of optim.cu.
 for f in csrc/cuda/*.cu; do
-  if "$NVCC" -c -std=c++20 -O3 --fmad=false --expt-relaxed-constexpr -Werror all-warnings \
-      -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 "$f" -o "$out/$(basename "$f").o"; then
-    echo "nvcc ok: $f"
-  else
-    echo "nvcc FAILED: $f" >&2
-    status=1
-  fi
+  for defs in "" "-DLOTTERYFAST_CUDA_STEP_SWEEP"; do
+    if "$NVCC" -c -std=c++20 -O3 --fmad=false --expt-relaxed-constexpr -Werror all-warnings $defs \
+        -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 "$f" -o "$out/$(basename "$f").o"; then
+      echo "nvcc ok: $f ${defs:-(normal build)}"
+    else
+      echo "nvcc FAILED: $f ${defs:-(normal build)}" >&2
+      status=1
+    fi
+  done
 done
 exit $status

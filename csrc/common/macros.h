@@ -3,10 +3,8 @@
 
 #if defined(__CUDACC__)
 #define LF_HD __host__ __device__ __forceinline__
-#define LF_DEVICE __device__ __forceinline__
 #else
 #define LF_HD inline __attribute__((always_inline))
-#define LF_DEVICE inline
 #endif
 
 // Every header under common/ opens its namespace through LF_NS_BEGIN so that a translation unit

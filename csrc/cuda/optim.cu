@@ -32,10 +32,12 @@ constexpr int kMaxSlotsPerLaunch = 96;             // keeps the parameter block 
 constexpr int kStageRow = kWarpSpan / 32 + 1;      // staging row: 16 values + 1 of padding
 constexpr int kStage = 32 * kStageRow;             // floats per warp and array
 
+#ifdef LOTTERYFAST_CUDA_STEP_SWEEP
 // Position of packed value r in a warp's staging array: value r goes to row r % 32, column r / 32,
 // so the strided reads of the update (lane, lane + 32, ...) and the runs of consecutive values
 // each lane writes both spread over all 32 banks.
 __device__ __forceinline__ int stage(int r) { return (r & 31) * kStageRow + (r >> 5); }
+#endif
 
 struct StepLaunch {
   TensorSlot slots[kMaxSlotsPerLaunch];
@@ -132,6 +134,7 @@ __device__ __forceinline__ void step_dense(const TensorSlot& t, const OptimHyper
   }
 }
 
+#ifdef LOTTERYFAST_CUDA_STEP_SWEEP  // the register-staged variants: bench sweeps only
 // Masked tensor: the warp packs the kept elements of its groups into shared memory (their state
 // is one contiguous compacted range), steps them with every lane busy and coalesced state
 // accesses, then writes p back with zeros at pruned positions.
@@ -246,6 +249,7 @@ __device__ __forceinline__ void step_masked(const TensorSlot& t, const OptimHype
   }
   __syncwarp();  // sp/sg are reused by the warp's next tile
 }
+#endif  // LOTTERYFAST_CUDA_STEP_SWEEP
 
 // Bytes of shared memory a warp's asynchronous path needs: p and g of its kWarpSpan elements in
 // their own type, and the position of each kept element (by rank).
@@ -415,8 +419,10 @@ __global__ void __launch_bounds__(kThreads, MinBlocks) step_kernel(const __grid_
     } else if constexpr (kAsync) {
       step_masked_async<Fn, D>(t, a.h, group0, lane, smem[warp]);
     } else {
+#ifdef LOTTERYFAST_CUDA_STEP_SWEEP
       float* staging = reinterpret_cast<float*>(smem[warp]);
       step_masked<Fn, D, Hoist>(t, a.h, group0, lane, staging, staging + kStage);
+#endif
     }
   }
 }
@@ -462,8 +468,10 @@ void launch(const TensorSlot* slots, int64_t n_slots, const OptimHyper& h, cudaS
 // 5 = (5, async); 6 = (3, async). Measured on an H200 (bench/RESULTS.md, 400M-parameter sweep):
 // the asynchronous path with 4 blocks per SM is the fastest, or within a few percent of it, for
 // both optimizers at every density (94-105 % of the copy bandwidth, where the register-staged
-// variants reach 68-87 %); it is the default. LOTTERYFAST_CUDA_STEP_VARIANT overrides the choice
-// (for benchmarks and tests of every variant).
+// variants reach 68-87 %); a normal build compiles only it. A build with
+// LOTTERYFAST_CUDA_STEP_SWEEP defined (setup.py: LOTTERYFAST_CUDA_STEP_SWEEP=1) compiles all of
+// them and LOTTERYFAST_CUDA_STEP_VARIANT picks one per launch (bench sweeps, tests of every variant).
+#ifdef LOTTERYFAST_CUDA_STEP_SWEEP
 constexpr int kStepVariants = 7;
 
 int step_variant() {
@@ -488,6 +496,12 @@ void launch_variant(const TensorSlot* slots, int64_t n_slots, const OptimHyper& 
     default: return launch<Fn, D, 3, 0>(slots, n_slots, h, stream);
   }
 }
+#else
+template <class Fn, DType D>
+void launch_variant(const TensorSlot* slots, int64_t n_slots, const OptimHyper& h, cudaStream_t stream) {
+  launch<Fn, D, 4, 0>(slots, n_slots, h, stream);
+}
+#endif
 
 }  // namespace
 

@@ -42,18 +42,9 @@ Algo checked_algo(int64_t algo) {
   return static_cast<Algo>(algo);
 }
 
-void masked_step(int64_t algo, std::vector<at::Tensor> params, std::vector<at::Tensor> grads,
-                 std::vector<std::vector<at::Tensor>> states, std::vector<std::optional<at::Tensor>> bits,
-                 std::vector<std::optional<at::Tensor>> group_base, std::vector<at::Tensor> steps, double lr, double beta1,
-                 double beta2, double alpha, double momentum, double eps, double weight_decay, bool maximize, bool centered) {
-  const StepArgs a{checked_algo(algo), std::move(params), std::move(grads), std::move(states), std::move(bits),
-                   std::move(group_base), std::move(steps), lr, beta1, beta2,
-                   kernel_hyper(lr, beta1, beta2, alpha, momentum, eps, weight_decay, maximize, centered)};
-  run_step(a);
-}
-
-// The arguments of masked_step that stay the same from step to step (params, state, masks,
-// step counters), converted from Python once: only the grads and hyper-parameters cross per step.
+// The arguments of a masked step that stay the same from step to step (params, state, masks,
+// step counters), converted from Python once: only the grads and hyper-parameters cross per step
+// (by name: see the binding below; an optimizer passes the ones it has).
 class StepPlan {
  public:
   StepPlan(int64_t algo, std::vector<at::Tensor> params, std::vector<std::vector<at::Tensor>> states,
@@ -62,8 +53,8 @@ class StepPlan {
       : args_{checked_algo(algo), std::move(params), {}, std::move(states), std::move(bits), std::move(group_base),
               std::move(steps), 0.0, 0.0, 0.0, OptimHyper{}} {}
 
-  void step(std::vector<at::Tensor> grads, double lr, double beta1, double beta2, double alpha, double momentum,
-            double eps, double weight_decay, bool maximize, bool centered) {
+  void step(std::vector<at::Tensor> grads, double lr, double eps, double beta1, double beta2, double alpha,
+            double momentum, double weight_decay, bool maximize, bool centered) {
     args_.grads = std::move(grads);
     args_.lr = lr;
     args_.beta1 = beta1;
@@ -255,12 +246,18 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "lotteryfast kernels: fused masked Adam/RMSprop steps and exact global magnitude selection";
   // The kernels touch no Python object: other Python threads run while they work.
   using release = py::call_guard<py::gil_scoped_release>;
-  m.def("masked_step", &lf::masked_step, release(), "One fused masked optimizer step over a list of tensors");
-  py::class_<lf::StepPlan>(m, "StepPlan", "masked_step's per-step-constant arguments, converted once")
+  py::class_<lf::StepPlan>(m, "StepPlan", "A masked optimizer step's per-step-constant arguments, converted once")
       .def(py::init<int64_t, std::vector<at::Tensor>, std::vector<std::vector<at::Tensor>>,
                     std::vector<std::optional<at::Tensor>>, std::vector<std::optional<at::Tensor>>,
-                    std::vector<at::Tensor>>())
-      .def("step", &lf::StepPlan::step, release(), "One masked step with these grads and hyper-parameters");
+                    std::vector<at::Tensor>>(),
+           py::arg("algo"), py::arg("params"), py::arg("states"), py::arg("bits"), py::arg("group_base"),
+           py::arg("steps"))
+      .def("step", &lf::StepPlan::step, release(), py::arg("grads"), py::kw_only(), py::arg("lr"), py::arg("eps"),
+           py::arg("beta1") = 0.0, py::arg("beta2") = 0.0, py::arg("alpha") = 0.0, py::arg("momentum") = 0.0,
+           py::arg("weight_decay") = 0.0, py::arg("maximize") = false, py::arg("centered") = false,
+           "One masked step with these grads; hyper-parameters by name (Adam: lr, beta1, beta2, eps; RMSprop: "
+           "lr, alpha, momentum, eps, centered; both: weight_decay, maximize)");
+  m.attr("MASK_GROUP") = lf::kMaskGroup;  // elements per group_base entry of a packed mask
   m.def("kth_smallest", &lf::kth_smallest, release(), "Exact k-th smallest magnitude over tensors (radix select)");
   m.def("prune", &lf::prune, release(), "Global magnitude pruning of a fraction of the unpruned entries");
   m.def("transpose_pad", &lf::transpose_pad, release(), py::arg("x"), py::arg("pad_to") = 0, py::arg("out") = py::none(),

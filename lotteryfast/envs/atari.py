@@ -17,10 +17,13 @@ views of the pool's buffers, valid until the next step of the same environments.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
+
+from lotteryfast import _ale
+from lotteryfast.config import Config, option
 
 # The paper's games (§3.2, Table 1) and common extras use CamelCase names: "SpaceInvaders".
 PAPER_GAMES = ("Assault", "Berzerk", "Breakout", "Centipede", "Kangaroo", "Krull", "Qbert", "Seaquest", "SpaceInvaders")
@@ -38,22 +41,46 @@ def available_games() -> list[str]:
     return sorted("".join(part.capitalize() for part in r.split("_")) for r in roms.get_all_rom_ids())
 
 
-@dataclass(frozen=True)
-class AtariPreprocessing:
-    """Preprocessing settings (defaults: the usual DQN/A2C pipeline with ELF's 105 x 80 frame)."""
+_CPP = _ale.Preprocessing()  # the defaults live in csrc/ale/pool.h (struct Preprocessing)
 
-    frameskip: int = 4
-    max_pool: bool = True
-    height: int = 105
-    width: int = 80
-    stack: int = 4
-    noop_max: int = 30
-    episodic_life: bool = False
-    fire_reset: bool = False
-    clip_rewards: bool = False
-    repeat_action_probability: float = 0.0
-    max_episode_steps: int = 27_000
-    full_action_space: bool = False
+
+@dataclass(frozen=True)
+class AtariPreprocessing(Config):
+    """Preprocessing settings (defaults: the usual DQN/A2C pipeline with ELF's 105 x 80 frame),
+    field for field the C++ pool's ``Preprocessing`` (csrc/ale/pool.h), whose defaults they take."""
+
+    frameskip: int = option(_CPP.frameskip, "emulator frames per agent step", min=1)
+    max_pool: bool = option(_CPP.max_pool, "max over the last two frames of a step")
+    height: int = option(_CPP.height, "observation height (area resize of the 210-row screen)", min=1, max=210)
+    width: int = option(_CPP.width, "observation width (area resize of the 160-column screen)", min=1, max=160)
+    stack: int = option(_CPP.stack, "frames stacked per observation", min=1)
+    noop_max: int = option(_CPP.noop_max, "up to this many no-op frames after a reset (0: none)", min=0)
+    episodic_life: bool = option(_CPP.episodic_life, "a lost life ends the return (the game goes on)")
+    fire_reset: bool = option(_CPP.fire_reset, "press FIRE after a reset (games that wait for it, e.g. Breakout)")
+    clip_rewards: bool = option(_CPP.clip_rewards, "rewards clipped to their sign by the pool")
+    repeat_action_probability: float = option(
+        round(_CPP.repeat_action_probability, 6),
+        "sticky actions: probability to repeat the last action",
+        min=0.0,
+        max=1.0,
+    )
+    max_episode_steps: int = option(_CPP.max_episode_steps, "agent steps before an episode is truncated", min=1)
+    full_action_space: bool = option(_CPP.full_action_space, "all 18 actions instead of the game's minimal set")
+
+    def to_cpp(self) -> Any:
+        """The C++ pool's struct with these settings."""
+        pp = _ale.Preprocessing()
+        for key, value in self.to_dict().items():
+            setattr(pp, key, value)
+        return pp
+
+
+def _preprocessing(preprocessing: AtariPreprocessing | None, overrides: dict[str, Any]) -> AtariPreprocessing:
+    base = preprocessing or AtariPreprocessing()
+    try:
+        return replace(base, **overrides)
+    except TypeError as err:
+        raise ValueError(f"unknown preprocessing option: {err}") from None
 
 
 class AtariPool:
@@ -66,11 +93,11 @@ class AtariPool:
         num_threads: int = 0,
         batch_size: int | None = None,
         seed: int = 0,
-        **preprocessing: Any,
+        preprocessing: AtariPreprocessing | None = None,
+        **overrides: Any,
     ):
+        """`preprocessing` (default AtariPreprocessing()) with keyword `overrides` of its fields."""
         from ale_py import roms
-
-        from lotteryfast import _ale
 
         rom = rom_id(game)
         if rom not in roms.get_all_rom_ids():
@@ -83,13 +110,8 @@ class AtariPool:
             raise ValueError(f"batch_size must be in [1, num_envs={num_envs}], got {batch_size}")
         if num_threads < 0:
             raise ValueError(f"num_threads must be >= 1 (or 0 for one per core), got {num_threads}")
-        try:
-            self.preprocessing = AtariPreprocessing(**preprocessing)
-        except TypeError as err:
-            raise ValueError(f"unknown preprocessing option: {err}") from None
-        pp = _ale.Preprocessing()
-        for key, value in asdict(self.preprocessing).items():
-            setattr(pp, key, value)
+        self.preprocessing = _preprocessing(preprocessing, overrides)
+        pp = self.preprocessing.to_cpp()
         self.game, self.num_envs, self.batch_size, self.seed = game, num_envs, batch_size, seed
         self._pool = _ale.AtariPool(str(roms.get_rom_path(rom)), num_envs, num_threads, batch_size, seed, pp)
         self._reset_done = False
@@ -154,7 +176,15 @@ class AleVectorPool:
     ``info["episode_return"]`` and ``info["episode_length"]`` (the unclipped score and agent steps
     of a game that just ended, else 0)."""
 
-    def __init__(self, game: str, num_envs: int, num_threads: int = 0, seed: int = 0, **preprocessing: Any):
+    def __init__(
+        self,
+        game: str,
+        num_envs: int,
+        num_threads: int = 0,
+        seed: int = 0,
+        preprocessing: AtariPreprocessing | None = None,
+        **overrides: Any,
+    ):
         import ale_py.vector_env
 
         rom = rom_id(game)
@@ -164,7 +194,7 @@ class AleVectorPool:
             raise ValueError(f"unknown game {game!r}; valid games: {', '.join(available_games())}")
         if not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
-        self.preprocessing = pp = AtariPreprocessing(**preprocessing)
+        self.preprocessing = pp = _preprocessing(preprocessing, overrides)
         if pp.clip_rewards or not pp.max_pool:
             raise ValueError("the alepy pool supports clip_rewards=False and max_pool=True only")
         if pp.episodic_life:

@@ -17,61 +17,53 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 
-from lotteryfast.envs.atari import AleVectorPool, AtariPool
+from lotteryfast.config import Config, option
+from lotteryfast.envs.atari import AleVectorPool, AtariPool, AtariPreprocessing
+from lotteryfast.lottery import LotteryConfig
 from lotteryfast.models.atari_net import AtariNet, AtariNetConfig
 from lotteryfast.tasks.base import Member, MemberResult, ModelTask
+from lotteryfast.tasks.optimizers import AdamConfig
+from lotteryfast.tasks.spec import Preset
 
 POOLS = ("native", "alepy")
 
 
 @dataclass(frozen=True)
-class AtariConfig:
+class AtariConfig(Config):
     """Hyper-parameters (defaults: the paper's)."""
 
-    game: str = "Breakout"
-    pool: str = "native"  # native (lotteryfast.envs.AtariPool) or alepy (ale_py's AtariVectorEnv)
-    num_envs: int = 1024
-    threads: int = 0  # emulator threads (0: one per core)
-    rollout: int = 6
-    batch: int = 128  # rollouts per training batch
-    epochs: int = 25  # N
-    batches_per_epoch: int = 1000  # M
-    last_episodes: int = 1024  # L
-    lr: float = 1e-3
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-3
-    gamma: float = 0.99
-    entropy: float = 0.01
-    value_coef: float = 0.5
-    ratio_clamp: float = 1.5
-    reward_clip: float = 1.0
-    advantage_clip: float = 1.0
-    channels: tuple[int, int, int, int] = (64, 64, 64, 64)
-    hidden: int = 512
-    height: int = 105
-    width: int = 80
-    stack: int = 4
-    frameskip: int = 4
-    noop_max: int = 30
-    actor_batch: int = 0  # 0: synchronous rounds; B: ELF-style asynchronous actors, B games per inference
-    episodic_life: bool = False  # a lost life ends the rollout's return (the game goes on)
-    fire_reset: bool = False  # press FIRE after a reset (games that wait for it, e.g. Breakout)
+    game: str = option("Breakout", "the game, e.g. Breakout, SpaceInvaders (paper: 9 games)")
+    pool: str = option("native", "native (lotteryfast's C++ pool) or alepy (ale-py's AtariVectorEnv)", choices=POOLS)
+    num_envs: int = option(1024, "games stepped in parallel", min=1)
+    threads: int = option(0, "emulator threads (0: one per core)", min=0)
+    rollout: int = option(6, "steps per rollout", min=1)
+    batch: int = option(128, "rollouts per training batch", min=1)
+    epochs: int = option(25, "training epochs N per ticket", min=1)
+    batches_per_epoch: int = option(1000, "batches M per epoch", min=1)
+    last_episodes: int = option(1024, "L: the ticket's score averages its last L episodes", min=1)
+    gamma: float = option(0.99, "discount factor", min=0.0, max=1.0)
+    entropy: float = option(0.01, "entropy bonus weight", min=0.0)
+    value_coef: float = option(0.5, "value loss weight", min=0.0)
+    ratio_clamp: float = option(1.5, "importance factor pi/pi_old clamped at this", min=0.0)
+    reward_clip: float = option(1.0, "immediate rewards clipped to [-c, c] for the returns", min=0.0)
+    advantage_clip: float = option(1.0, "advantages clipped to [-c, c]", min=0.0)
+    channels: tuple[int, ...] = option((64, 64, 64, 64), "channels of the four conv layers", min=1)
+    hidden: int = option(512, "width of the MLP after the convolutions", min=1)
+    actor_batch: int = option(
+        0, "0: synchronous rounds; B: ELF-style asynchronous actors, B games per inference", min=0
+    )
+    preprocessing: AtariPreprocessing = option(AtariPreprocessing(), "frame preprocessing")
+    optim: AdamConfig = option(AdamConfig(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-3), "Adam (paper: 1e-3, eps 1e-3)")
 
-    def __post_init__(self):
-        if self.pool not in POOLS:
-            raise ValueError(f"pool must be one of {', '.join(POOLS)}, got {self.pool!r}")
-        for name in ("num_envs", "rollout", "batch", "epochs", "batches_per_epoch", "last_episodes"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.threads < 0:
-            raise ValueError(f"threads must be >= 1 (or 0 for one per core), got {self.threads}")
-        if self.actor_batch < 0 or (self.actor_batch and self.num_envs % self.actor_batch):
+    def check(self) -> None:
+        if len(self.channels) != 4:
+            raise ValueError(f"AtariConfig.channels must list 4 conv widths, got {self.channels}")
+        if self.actor_batch and self.num_envs % self.actor_batch:
             raise ValueError(f"actor_batch must divide num_envs ({self.num_envs}), got {self.actor_batch}")
         if self.actor_batch and self.pool != "native":
             raise ValueError("asynchronous actors (actor_batch > 0) need the native pool")
@@ -80,28 +72,31 @@ class AtariConfig:
 
     @property
     def net(self) -> AtariNetConfig:
-        return AtariNetConfig(tuple(self.channels), self.hidden, self.stack, self.height, self.width)
+        """The network's shape (frames from the preprocessing)."""
+        pp = self.preprocessing
+        return AtariNetConfig(tuple(self.channels), self.hidden, pp.stack, pp.height, pp.width)
 
 
 # The quick preset: Assault (a paper game whose score rises within minutes on a CPU; Breakout
 # rises after ~500k agent steps, with --episodic-life --fire-reset: bench/RESULTS.md), frames of
 # 52 x 40, a narrower network (16-16-32-32 channels, MLP 256), 32 games, 4 epochs of 300 batches
 # of 16 rollouts per ticket (~115k agent steps); reset after 1 epoch; 1 seed, 1 level at rate 0.8.
-QUICK: tuple[dict, dict] = (
-    dict(
-        game="Assault",
-        num_envs=32,
-        batch=16,
-        epochs=4,
-        batches_per_epoch=300,
-        last_episodes=32,
-        channels=(16, 16, 32, 32),
-        hidden=256,
-        height=52,
-        width=40,
-    ),
-    dict(seeds=1, levels=1, rate=0.8, reset="epoch:1"),
+QUICK = replace(
+    AtariConfig(),
+    game="Assault",
+    num_envs=32,
+    batch=16,
+    epochs=4,
+    batches_per_epoch=300,
+    last_episodes=32,
+    channels=(16, 16, 32, 32),
+    hidden=256,
+    preprocessing=AtariPreprocessing(height=52, width=40),
 )
+PRESETS: dict[str, Preset] = {
+    "paper": Preset(AtariConfig(), LotteryConfig(seeds=3, levels=20, rate=0.2, reset="epoch:1")),
+    "quick": Preset(QUICK, LotteryConfig(seeds=1, levels=1, rate=0.8, reset="epoch:1")),
+}
 
 
 def a2c_loss(
@@ -142,18 +137,11 @@ def a2c_loss(
 
 def make_pool(cfg: AtariConfig, seed: int):
     """The configured actor pool (synchronous), reset with `seed`."""
-    pre = dict(
-        height=cfg.height,
-        width=cfg.width,
-        stack=cfg.stack,
-        frameskip=cfg.frameskip,
-        noop_max=cfg.noop_max,
-        episodic_life=cfg.episodic_life,
-        fire_reset=cfg.fire_reset,
-    )
     if cfg.pool == "native":
-        return AtariPool(cfg.game, cfg.num_envs, cfg.threads, cfg.actor_batch or None, seed=seed, **pre)
-    return AleVectorPool(cfg.game, cfg.num_envs, cfg.threads, seed=seed, **pre)
+        return AtariPool(
+            cfg.game, cfg.num_envs, cfg.threads, cfg.actor_batch or None, seed=seed, preprocessing=cfg.preprocessing
+        )
+    return AleVectorPool(cfg.game, cfg.num_envs, cfg.threads, seed=seed, preprocessing=cfg.preprocessing)
 
 
 class AtariTask(ModelTask):
@@ -178,7 +166,7 @@ class AtariTask(ModelTask):
         model, opt = self.model_and_optimizer(member)
         gen = torch.Generator().manual_seed(int(member.seed))
         episodes: deque[float] = deque(maxlen=cfg.last_episodes)
-        rewind, curve, batches, stats = None, [], 0, {}
+        reset, curve, batches, stats = member.late_reset(lambda: self.snapshot(model)), [], 0, {}
         total = cfg.epochs * cfg.batches_per_epoch
         source = self._async_batches if cfg.actor_batch else self._round_batches
         batches_of_rollouts = source(model, int(member.seed), gen, episodes)
@@ -189,18 +177,15 @@ class AtariTask(ModelTask):
                 progress.update(1)
             if batches % cfg.batches_per_epoch == 0:
                 curve.append(_mean(episodes))
-                epochs_done = batches // cfg.batches_per_epoch
-                if rewind is None and member.rewind_epochs is not None and epochs_done >= member.rewind_epochs:
-                    rewind = self.snapshot(model)
-            if rewind is None and member.rewind_updates is not None and batches >= member.rewind_updates:
-                rewind = self.snapshot(model)
+                reset.progress(epochs=batches // cfg.batches_per_epoch)
+            reset.progress(updates=batches)
             if batches >= total:
                 break
         batches_of_rollouts.close()  # stops the actors (drains in-flight steps, closes the pool)
         return MemberResult(
             metric=_mean(episodes),
             trained=self.snapshot(model),
-            rewind=rewind,
+            rewind=reset.weights,
             curve=curve,
             stats={"episodes": len(episodes), "batches": batches, **{f"last_{k}": v for k, v in stats.items()}},
         )

@@ -9,52 +9,60 @@ Members stay independent: own environments, own random streams, own loss.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 
+from lotteryfast.config import Config, option
 from lotteryfast.envs.classic import make_batch
-from lotteryfast.optim import MaskedRMSprop
+from lotteryfast.lottery import LotteryConfig
 from lotteryfast.tasks.base import Member, MemberResult, Params
+from lotteryfast.tasks.optimizers import RMSpropConfig
+from lotteryfast.tasks.spec import Preset
 
 
 @dataclass(frozen=True)
-class ClassicConfig:
+class ClassicConfig(Config):
     """Hyper-parameters (defaults: the paper's, Table 1 and §3.2.3)."""
 
-    env_id: str = "CartPole-v0"
-    hidden: tuple[int, ...] = (128, 128, 128)
-    envs: int = 32  # environments per member ("game threads")
-    rollout: int = 4  # steps per environment per update: 32 x 4 = 128 steps a batch
-    epochs: int = 20  # N
-    games_per_epoch: int = 160  # M
-    last_episodes: int = 100  # L: the ticket reward averages the last L episodes
-    reward_scale: float = 0.01  # immediate rewards divided by 100
-    lr: float = 1e-4
-    alpha: float = 0.99
-    eps: float = 1e-8
-    gamma: float = 0.99
-    entropy_coef: float = 0.01
-    value_coef: float = 0.5
+    env_id: str = option("CartPole-v0", "the environment (CartPole, Acrobot: batched in torch; others: gymnasium)")
+    hidden: tuple[int, ...] = option((128, 128, 128), "hidden layer widths of the MLP", min=1)
+    envs: int = option(32, "environments per member (the paper's game threads)", min=1)
+    rollout: int = option(4, "steps per environment per update (32 x 4 = 128 steps a batch)", min=1)
+    epochs: int = option(20, "training epochs N per ticket", min=1)
+    games_per_epoch: int = option(160, "games M per epoch", min=1)
+    last_episodes: int = option(100, "L: the ticket's reward averages its last L episodes", min=1)
+    reward_scale: float = option(0.01, "immediate rewards are multiplied by this (the paper divides by 100)")
+    gamma: float = option(0.99, "discount factor", min=0.0, max=1.0)
+    entropy_coef: float = option(0.01, "entropy bonus weight", min=0.0)
+    value_coef: float = option(0.5, "value loss weight", min=0.0)
+    optim: RMSpropConfig = option(RMSpropConfig(lr=1e-4, alpha=0.99, eps=1e-8), "RMSprop (paper: lr 1e-4)")
 
 
-PRESETS: dict[str, dict[str, ClassicConfig]] = {
-    "paper": {
-        "cartpole": ClassicConfig("CartPole-v0", (128, 128, 128), games_per_epoch=160),
-        "acrobot": ClassicConfig("Acrobot-v1", (256, 256, 256), games_per_epoch=320),
-        # gymnasium 1.x registers LunarLander-v3 (v2 is deprecated); same task as the paper's v2.
-        "lunarlander": ClassicConfig("LunarLander-v3", (256, 256, 256), games_per_epoch=640),
-    },
-}
-
-
+PAPER_LOTTERY = LotteryConfig(seeds=3, levels=20, rate=0.2, reset="epoch:1")
 # The quick preset: the paper's hyper-parameters, a shorter experiment (3 seeds, 10 levels at rate
 # 0.35 down to 1.3 % of the weights, fewer games per ticket): `python -m lotteryfast.run` runs it.
-QUICK: dict[str, tuple[dict, dict]] = {
-    "cartpole": (dict(epochs=15, games_per_epoch=160), dict(seeds=3, levels=10, rate=0.35, reset="epoch:1")),
-    "acrobot": (dict(epochs=8, games_per_epoch=80), dict(seeds=3, levels=10, rate=0.35, reset="epoch:1")),
-    "lunarlander": (dict(epochs=8, games_per_epoch=80), dict(seeds=3, levels=10, rate=0.35, reset="epoch:1")),
+QUICK_LOTTERY = LotteryConfig(seeds=3, levels=10, rate=0.35, reset="epoch:1")
+_PAPER = {
+    "cartpole": ClassicConfig("CartPole-v0", (128, 128, 128), games_per_epoch=160),
+    "acrobot": ClassicConfig("Acrobot-v1", (256, 256, 256), games_per_epoch=320),
+    # gymnasium 1.x registers LunarLander-v3 (v2 is deprecated); same task as the paper's v2.
+    "lunarlander": ClassicConfig("LunarLander-v3", (256, 256, 256), games_per_epoch=640),
+}
+PRESETS: dict[str, dict[str, Preset]] = {
+    "cartpole": {
+        "paper": Preset(_PAPER["cartpole"], PAPER_LOTTERY),
+        "quick": Preset(replace(_PAPER["cartpole"], epochs=15, games_per_epoch=160), QUICK_LOTTERY),
+    },
+    "acrobot": {
+        "paper": Preset(_PAPER["acrobot"], PAPER_LOTTERY),
+        "quick": Preset(replace(_PAPER["acrobot"], epochs=8, games_per_epoch=80), QUICK_LOTTERY),
+    },
+    "lunarlander": {
+        "paper": Preset(_PAPER["lunarlander"], PAPER_LOTTERY),
+        "quick": Preset(replace(_PAPER["lunarlander"], epochs=8, games_per_epoch=80), QUICK_LOTTERY),
+    },
 }
 
 
@@ -94,6 +102,7 @@ class ClassicControlTask:
         return params
 
     def prunable(self, names: list[str]) -> list[str]:
+        """Every weight and bias."""
         return list(names)
 
     def _forward(self, p: Params, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -124,12 +133,15 @@ class ClassicControlTask:
             ).to(dev)
             for k in names
         ]
-        opt = MaskedRMSprop(list(params.values()), masks, lr=cfg.lr, alpha=cfg.alpha, eps=cfg.eps)
+        opt = cfg.optim.build(list(params.values()), masks)
         env = make_batch(cfg.env_id, n, cfg.envs, [m.seed for m in members], device=str(dev))
         action_gens = [torch.Generator().manual_seed(int(m.seed) * 7919 + 17) for m in members]
         target = cfg.epochs * cfg.games_per_epoch
         episodes: list[list[float]] = [[] for _ in members]
-        rewind: list[Params | None] = [None] * n
+        resets = [
+            m.late_reset(lambda i=i: {k: v[i].detach().cpu().clone() for k, v in params.items()})
+            for i, m in enumerate(members)
+        ]
         updates, env_steps = 0, 0
         obs = env.reset()
         active = torch.ones(n, dtype=torch.bool)
@@ -158,7 +170,6 @@ class ClassicControlTask:
                     ret = r + cfg.gamma * (1.0 - d) * ret
                     returns.append(ret)
                 returns.reverse()
-            t_steps = cfg.rollout
             logits, values = self._forward(params, torch.cat(states, dim=1))  # [M, T*E, ...]
             log_probs = F.log_softmax(logits, dim=-1)
             taken = log_probs.gather(-1, torch.cat(actions, dim=1).unsqueeze(-1)).squeeze(-1)
@@ -170,14 +181,9 @@ class ClassicControlTask:
             (loss_m * active.to(dev, torch.float32)).sum().backward()
             opt.step()
             updates += 1
-            del t_steps
             games = torch.tensor([len(e) for e in episodes])
-            for i, m in enumerate(members):
-                if rewind[i] is None and (
-                    (m.rewind_epochs is not None and games[i] >= m.rewind_epochs * cfg.games_per_epoch)
-                    or (m.rewind_updates is not None and updates >= m.rewind_updates)
-                ):
-                    rewind[i] = {k: v[i].detach().cpu().clone() for k, v in params.items()}
+            for i, reset in enumerate(resets):
+                reset.progress(epochs=float(games[i]) / cfg.games_per_epoch, updates=updates)
             active = games < target
             if progress is not None:
                 progress.update(int(games.clamp_max(target).sum()) - progress.n)
@@ -192,7 +198,7 @@ class ClassicControlTask:
                 MemberResult(
                     metric=sum(eps[-cfg.last_episodes :]) / min(cfg.last_episodes, len(eps)),
                     trained={k: v[i].detach().cpu().clone() for k, v in params.items()},
-                    rewind=rewind[i],
+                    rewind=resets[i].weights,
                     curve=curve,
                     stats={"updates": updates, "env_steps": env_steps / n},
                 )

@@ -12,45 +12,49 @@ same update as one process with the whole batch.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from lotteryfast import distributed
+from lotteryfast.config import Config, option
 from lotteryfast.data import wikitext
+from lotteryfast.lottery import LotteryConfig
 from lotteryfast.masked_linear import RowPattern, masked_linear
 from lotteryfast.tasks.base import Member, MemberResult, ModelTask
+from lotteryfast.tasks.optimizers import AdamConfig
+from lotteryfast.tasks.spec import Preset
 
 
 @dataclass(frozen=True)
-class LSTMConfig:
+class LSTMConfig(Config):
     """Hyper-parameters (defaults: the paper's)."""
 
-    data: str = ""  # WikiText-2 directory ("" = ../shared/data/wikitext-2)
-    emb: int = 650
-    hidden: int = 650
-    layers: int = 2
-    dropout: float = 0.5
-    bptt: int = 50
-    batch: int = 30
-    lr: float = 1e-3
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-3
-    epochs: int = 10
-    batches_per_epoch: int = 0  # 0 = the whole training split; > 0: an epoch is this many batches
-    eval_tokens: int = 0  # 0 = the whole valid/test split; > 0: only the first tokens (quick runs)
-    eval_batch: int = 10
+    data: str = option("", "WikiText-2 directory (default: ../shared/data/wikitext-2)")
+    emb: int = option(650, "embedding size", min=1)
+    hidden: int = option(650, "LSTM hidden size", min=1)
+    layers: int = option(2, "LSTM layers", min=1)
+    dropout: float = option(0.5, "dropout between the LSTM layers", min=0.0, below=1.0)
+    bptt: int = option(50, "truncated backpropagation length (tokens)", min=1)
+    batch: int = option(30, "streams per batch", min=1)
+    epochs: int = option(10, "training epochs per ticket", min=1)
+    batches_per_epoch: int = option(0, "batches per epoch (0: the whole training split)", min=0)
+    eval_tokens: int = option(0, "evaluate on the first N valid/test tokens (0: the whole split)", min=0)
+    eval_batch: int = option(10, "streams when evaluating", min=1)
+    optim: AdamConfig = option(AdamConfig(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-3), "Adam (paper: lr 1e-3, eps 1e-3)")
 
 
 # The quick preset: a real but reduced run for a CPU — a smaller LSTM (128), epochs of 50 batches,
 # validation/test log perplexity over the first 20k tokens, reset after 20 updates; 2 seeds, 2 levels.
-QUICK: tuple[dict, dict] = (
-    dict(emb=128, hidden=128, bptt=35, epochs=2, batches_per_epoch=50, eval_tokens=20_000),
-    dict(seeds=2, levels=2, rate=0.6, reset="update:20"),
-)
+PRESETS: dict[str, Preset] = {
+    "paper": Preset(LSTMConfig(), LotteryConfig(seeds=3, levels=20, rate=0.2, reset="epoch:1")),
+    "quick": Preset(
+        replace(LSTMConfig(), emb=128, hidden=128, bptt=35, epochs=2, batches_per_epoch=50, eval_tokens=20_000),
+        LotteryConfig(seeds=2, levels=2, rate=0.6, reset="update:20"),
+    ),
+}
 
 
 # Above this fraction of kept decoder weights the dense matrix product is as fast (bench/RESULTS.md).
@@ -125,7 +129,7 @@ class LSTMLanguageModelTask(ModelTask):
         world = distributed.world_size()
         net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
         gen = torch.Generator(device="cpu").manual_seed(int(member.seed))  # dropout masks per member
-        rewind, updates, curve = None, 0, []
+        reset, updates, curve = member.late_reset(lambda: self.snapshot(model)), 0, []
         for epoch in range(cfg.epochs):
             model.train()
             hidden = None
@@ -143,18 +147,16 @@ class LSTMLanguageModelTask(ModelTask):
                     loss.backward()
                 opt.step()
                 updates += 1
-                if rewind is None and member.rewind_updates is not None and updates >= member.rewind_updates:
-                    rewind = self.snapshot(model)
+                reset.progress(updates=updates)
                 if progress is not None:
                     progress.update(1)
-            if rewind is None and member.rewind_epochs is not None and epoch + 1 >= member.rewind_epochs:
-                rewind = self.snapshot(model)
+            reset.progress(epochs=epoch + 1)
             curve.append(self.evaluate(model, self.corpus.valid))
         test = self.evaluate(model, self.corpus.test)
         return MemberResult(
             metric=test,
             trained=self.snapshot(model),
-            rewind=rewind,
+            rewind=reset.weights,
             curve=curve,
             stats={"updates": updates, "valid_log_ppl": curve[-1] if curve else math.nan},
         )

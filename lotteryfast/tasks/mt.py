@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -21,81 +21,83 @@ import torch.nn.functional as F
 from torch import nn
 
 from lotteryfast import bleu, distributed
+from lotteryfast.config import Config, option
 from lotteryfast.data import parallel, subword
 from lotteryfast.data.subword import BOS, PAD
+from lotteryfast.lottery import LotteryConfig
 from lotteryfast.models.beam import beam_search
 from lotteryfast.models.transformer import Transformer, TransformerConfig
 from lotteryfast.tasks.base import Member, MemberResult, ModelTask, Params
+from lotteryfast.tasks.optimizers import AdamConfig
+from lotteryfast.tasks.spec import Preset
 
 PRUNE_SCOPES = ("all", "layers")
 
 
 @dataclass(frozen=True)
-class MTConfig:
+class MTConfig(Config):
     """Hyper-parameters (defaults: Transformer-base as trained in the paper, sized per GPU)."""
 
-    dataset: str = "wmt14-sample"  # multi30k, wmt14-sample or a directory of {train,valid,test}.{src,tgt}
-    data: str = ""  # root of the named datasets ("" = ../shared/data/mt)
-    vocab: int = 32000  # joint BPE size
+    dataset: str = option("wmt14-sample", "multi30k, wmt14-sample or a directory of {train,valid,test}.{src,tgt}")
+    data: str = option("", "root of the named datasets (default: ../shared/data/mt)")
+    vocab: int = option(32000, "joint BPE vocabulary size", min=1)
     # The network's shape: TransformerConfig's defaults (Transformer-base), flat for the CLI.
-    d_model: int = TransformerConfig.d_model
-    heads: int = TransformerConfig.heads
-    ffn: int = TransformerConfig.ffn
-    enc_layers: int = TransformerConfig.enc_layers
-    dec_layers: int = TransformerConfig.dec_layers
-    dropout: float = TransformerConfig.dropout
-    max_tokens: int = 4096  # per batch and rank (source or target tokens incl. padding, the larger)
-    max_len: int = 256  # longer sentences are cut (subword tokens)
-    updates: int = 50_000
-    warmup: int = 4000
-    lr: float = 7e-4
-    beta1: float = 0.9
-    beta2: float = 0.98
-    eps: float = 1e-8
-    label_smoothing: float = 0.1
-    clip_norm: float = 0.0
-    average_last: int = 5  # checkpoints averaged for evaluation
-    save_every: int = 1000  # updates between those checkpoints
-    beam: int = 4
-    lenpen: float = 0.6
-    eval_sentences: int = 0  # 0 = the whole test set
-    prune_scope: str = "all"  # all weights, or "layers": attention and feed-forward weights only
-
-    def __post_init__(self):
-        if self.prune_scope not in PRUNE_SCOPES:
-            raise ValueError(f"prune_scope must be one of {', '.join(PRUNE_SCOPES)}, got {self.prune_scope!r}")
-        for name in ("updates", "max_tokens", "vocab", "beam", "average_last", "save_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+    d_model: int = option(TransformerConfig.d_model, "model width", min=1)
+    heads: int = option(TransformerConfig.heads, "attention heads", min=1)
+    ffn: int = option(TransformerConfig.ffn, "feed-forward width", min=1)
+    enc_layers: int = option(TransformerConfig.enc_layers, "encoder layers", min=1)
+    dec_layers: int = option(TransformerConfig.dec_layers, "decoder layers", min=1)
+    dropout: float = option(TransformerConfig.dropout, "dropout", min=0.0, below=1.0)
+    max_tokens: int = option(4096, "tokens per batch and rank (source or target incl. padding, the larger)", min=1)
+    max_len: int = option(256, "longer sentences are cut (subword tokens)", min=1)
+    updates: int = option(50_000, "training updates per ticket", min=1)
+    warmup: int = option(4000, "linear warmup updates of the inverse-sqrt schedule", min=0)
+    label_smoothing: float = option(0.1, "label smoothing", min=0.0, below=1.0)
+    clip_norm: float = option(0.0, "gradient norm clipping (0: off)", min=0.0)
+    average_last: int = option(5, "checkpoints averaged for evaluation", min=1)
+    save_every: int = option(1000, "updates between those checkpoints", min=1)
+    beam: int = option(4, "beam size", min=1)
+    lenpen: float = option(0.6, "length penalty", min=0.0)
+    eval_sentences: int = option(0, "test sentences translated (0: the whole test set)", min=0)
+    prune_scope: str = option(
+        "all", "all weights, or layers: attention and feed-forward weights only", choices=PRUNE_SCOPES
+    )
+    optim: AdamConfig = option(
+        AdamConfig(lr=7e-4, beta1=0.9, beta2=0.98, eps=1e-8), "Adam (fairseq's transformer recipe); lr is the peak"
+    )
 
     @property
     def model(self) -> TransformerConfig:
+        """The network's shape."""
         return TransformerConfig(self.d_model, self.heads, self.ffn, self.enc_layers, self.dec_layers, self.dropout)
 
 
 # The quick preset: a small Transformer (d 128, 2+2 layers, joint BPE 4k) on Multi30k, 600 updates
 # of 2,048 tokens per ticket (~2 epochs), the last 3 of the checkpoints every 100 updates averaged,
 # beam 4 on the first 500 test sentences; reset after 100 updates; 1 seed, 2 levels at rate 0.6.
-QUICK: tuple[dict, dict] = (
-    dict(
-        dataset="multi30k",
-        vocab=4000,
-        d_model=128,
-        heads=4,
-        ffn=512,
-        enc_layers=2,
-        dec_layers=2,
-        max_tokens=2048,
-        updates=600,
-        warmup=150,
-        lr=1e-3,
-        average_last=3,
-        save_every=100,
-        eval_sentences=500,
+PRESETS: dict[str, Preset] = {
+    "paper": Preset(MTConfig(), LotteryConfig(seeds=1, levels=20, rate=0.2, reset="update:1000")),
+    "quick": Preset(
+        replace(
+            MTConfig(),
+            dataset="multi30k",
+            vocab=4000,
+            d_model=128,
+            heads=4,
+            ffn=512,
+            enc_layers=2,
+            dec_layers=2,
+            max_tokens=2048,
+            updates=600,
+            warmup=150,
+            average_last=3,
+            save_every=100,
+            eval_sentences=500,
+            optim=replace(MTConfig().optim, lr=1e-3),
+        ),
+        LotteryConfig(seeds=1, levels=2, rate=0.6, reset="update:100"),
     ),
-    dict(seeds=1, levels=2, rate=0.6, reset="update:100"),
-)
-PAPER_LOTTERY = dict(seeds=1, levels=20, rate=0.2, reset="update:1000")
+}
 
 
 def make_batches(src: list[torch.Tensor], tgt: list[torch.Tensor], max_tokens: int) -> list[list[int]]:
@@ -189,7 +191,7 @@ class TranslationTask(ModelTask):
         net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
         src, tgt = self.splits["train"]
         gen = torch.Generator().manual_seed(int(member.seed))  # dropout per member
-        rewind, checkpoints, losses = None, [], []
+        reset, checkpoints, losses = member.late_reset(lambda: self.snapshot(model)), [], []
         epoch, order = 0, self.epoch_order(member.seed, 0)
         position = 0
         model.train()
@@ -197,12 +199,11 @@ class TranslationTask(ModelTask):
             if position == len(order):
                 epoch, position = epoch + 1, 0
                 order = self.epoch_order(member.seed, epoch)
-                if rewind is None and member.rewind_epochs is not None and epoch >= member.rewind_epochs:
-                    rewind = self.snapshot(model)
+                reset.progress(epochs=epoch)
             s, t_in, t_out = (x.to(self.device) for x in collate(src, tgt, self.batches[order[position]]))
             position += 1
             for group in opt.param_groups:
-                group["lr"] = inverse_sqrt_lr(update, cfg.lr, cfg.warmup)
+                group["lr"] = inverse_sqrt_lr(update, cfg.optim.lr, cfg.warmup)
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=gen)))
                 logits = net(s, t_in)
@@ -218,8 +219,7 @@ class TranslationTask(ModelTask):
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
             opt.step()
             losses.append(float(loss.detach()))
-            if rewind is None and member.rewind_updates is not None and update >= member.rewind_updates:
-                rewind = self.snapshot(model)
+            reset.progress(updates=update)
             if (cfg.updates - update) % cfg.save_every == 0 and (
                 cfg.updates - update
             ) // cfg.save_every < cfg.average_last:
@@ -234,7 +234,7 @@ class TranslationTask(ModelTask):
         return MemberResult(
             metric=sacre,
             trained=final,
-            rewind=rewind,
+            rewind=reset.weights,
             curve=[],
             stats={
                 "updates": cfg.updates,
