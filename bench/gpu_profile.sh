@@ -4,7 +4,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/lf_gpu}; mkdir -p "$OUT"
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 TORCH_CUDA_ARCH_LIST=9.0 LOTTERYFAST_CUDA=1 MAX_JOBS=16
-python3 setup.py build_ext --inplace > "$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }
+LOTTERYFAST_CUDA_STEP_SWEEP=1 python3 setup.py build_ext --inplace > "$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }
 [ -n "${SKIP_SWEEP:-}" ] || python3 bench/gpu_profile.py | tee "$OUT/profile.md"
 for d in ${DENSITIES:-0.2 0.5}; do
   # The second step of the run (-s 1): state already allocated.

@@ -80,7 +80,7 @@ def build(cfg: DigitsConfig, ctx: BuildContext) -> TorchTask:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += float(loss) * len(idx)
+            total += loss.item() * len(idx)
         return total / len(order)
 
     def accuracy(model: nn.Module) -> float:

@@ -180,3 +180,31 @@ def test_unknown_tasks_and_presets_are_one_line_errors(capsys):
 def test_task_spec_checks_its_presets():
     with pytest.raises(ValueError, match="default preset 'quick' is not among its presets"):
         TaskSpec("x", {"paper": Preset(LotteryConfig(), LotteryConfig())}, lambda c, ctx: None)
+
+
+def test_atari_preprocessing_is_the_pools_struct_field_for_field():
+    _ale = pytest.importorskip("lotteryfast._ale")
+    from lotteryfast.envs.atari import AtariPreprocessing
+
+    cpp = _ale.Preprocessing()
+    fields = [f.name for f in dataclasses.fields(AtariPreprocessing)]
+    assert {n for n in dir(cpp) if not n.startswith("_")} == set(fields)
+    for name in fields:  # the defaults come from csrc/ale/pool.h
+        assert getattr(AtariPreprocessing(), name) == pytest.approx(getattr(cpp, name)), name
+    custom = AtariPreprocessing(
+        frameskip=3,
+        max_pool=False,
+        height=40,
+        width=30,
+        stack=2,
+        noop_max=5,
+        episodic_life=True,
+        fire_reset=True,
+        clip_rewards=True,
+        repeat_action_probability=0.25,
+        max_episode_steps=99,
+        full_action_space=True,
+    )
+    sent = custom.to_cpp()
+    for name in fields:
+        assert getattr(sent, name) == getattr(custom, name), name

@@ -449,7 +449,7 @@ def test_bad_masks_name_the_parameter(masks, message):
 
 def test_bad_hyper_parameters_and_dtypes():
     p = torch.nn.Parameter(torch.randn(3))
-    with pytest.raises(ValueError, match="lr"):
+    with pytest.raises(ValueError, match="Invalid learning rate: -1.0"):
         MaskedAdam([p], lr=-1.0)
     with pytest.raises(ValueError, match="Invalid beta parameter at index 0: 1.0"):
         MaskedAdam([p], betas=(1.0, 0.9))
