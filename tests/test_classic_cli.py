@@ -42,15 +42,30 @@ def test_a2c_learns_cartpole():
     assert res.curve[-1] > 2.5 * res.curve[0] and res.metric > 60, res.curve
 
 
-def test_members_train_independently_of_the_population():
-    task = ClassicControlTask(TINY)
-    a = Member(task.init_params(0), None, 11)
-    b = Member(task.init_params(1), None, 12)
-    alone = task.train([a])[0]
-    together = task.train([b, a])[1]
-    assert alone.metric == together.metric
-    for k in alone.trained:
-        torch.testing.assert_close(alone.trained[k], together.trained[k], rtol=1e-4, atol=1e-5)
+@pytest.mark.parametrize("env_id", ["CartPole-v0", "Acrobot-v1"])
+def test_a_member_trains_bit_identically_alone_and_in_populations_of_2_and_6(env_id):
+    """Results must not depend on --seeds, --tickets or how members are grouped into jobs."""
+    cfg = ClassicConfig(env_id, (32, 32), epochs=2, games_per_epoch=6, last_episodes=6, envs=4)
+    task = ClassicControlTask(cfg)
+    params = task.init_params(0)
+    masks = prune_masks(params, None, 0.5)
+    member = Member({k: v * masks[k] for k, v in params.items()}, masks, 11, rewind_updates=3)
+    others = [
+        Member(task.init_params(i), None if i % 2 else prune_masks(task.init_params(i), None, 0.3), 20 + i)
+        for i in range(1, 6)
+    ]
+    for i, o in enumerate(others):
+        if o.masks is not None:
+            o.params = {k: v * o.masks[k] for k, v in o.params.items()}
+        o.rewind_epochs = 1 if i % 2 else None
+    alone = task.train([member])[0]
+    for population, at in (([others[0], member], 1), ([*others[:2], member, *others[2:]], 2)):
+        together = task.train(population)[at]
+        assert together.metric == alone.metric and together.curve == alone.curve
+        assert together.stats == alone.stats
+        for k in alone.trained:
+            assert torch.equal(together.trained[k], alone.trained[k]), k
+            assert torch.equal(together.rewind[k], alone.rewind[k]), k
 
 
 def test_cli_end_to_end_and_resume(tmp_path, capsys):

@@ -111,9 +111,13 @@ class ClassicControlTask:
         for i in range(len(self.cfg.hidden)):
             w, b = p[f"fc{i}.weight"], p[f"fc{i}.bias"]
             h = torch.relu(torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2)))
-        logits = torch.baddbmm(p["policy.bias"].unsqueeze(1), h, p["policy.weight"].transpose(1, 2))
-        value = torch.baddbmm(p["value.bias"].unsqueeze(1), h, p["value.weight"].transpose(1, 2)).squeeze(-1)
-        return logits, value
+        # Both heads in one product: a lone value head is a matrix-vector product, which torch
+        # computes with another reduction order for a population of one than for several — a
+        # member's numbers must not depend on who trains beside it.
+        weight = torch.cat([p["policy.weight"], p["value.weight"]], dim=1)
+        bias = torch.cat([p["policy.bias"], p["value.bias"]], dim=1)
+        out = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
+        return out[..., : self.n_actions], out[..., self.n_actions]
 
     # --- training -----------------------------------------------------------------------------
     def train(self, members: list[Member], progress: object | None = None) -> list[MemberResult]:
@@ -143,6 +147,7 @@ class ClassicControlTask:
             for i, m in enumerate(members)
         ]
         updates, env_steps = 0, 0
+        finished_at = [(0, 0)] * n  # (updates, env steps) of each member when it finished
         obs = env.reset()
         active = torch.ones(n, dtype=torch.bool)
         while bool(active.any()):
@@ -156,7 +161,7 @@ class ClassicControlTask:
                     u = torch.stack([torch.rand(cfg.envs, generator=g) for g in action_gens]).to(dev)
                     action = (probs.cumsum(-1) < u.unsqueeze(-1)).sum(-1).clamp_max(self.n_actions - 1)
                     res = env.step(action)
-                    env_steps += n * cfg.envs
+                    env_steps += cfg.envs
                     states.append(obs)
                     actions.append(action)
                     rewards.append(res.reward * cfg.reward_scale)
@@ -184,6 +189,8 @@ class ClassicControlTask:
             games = torch.tensor([len(e) for e in episodes])
             for i, reset in enumerate(resets):
                 reset.progress(epochs=float(games[i]) / cfg.games_per_epoch, updates=updates)
+            for i in torch.nonzero(active & (games >= target)).flatten().tolist():
+                finished_at[i] = (updates, env_steps)
             active = games < target
             if progress is not None:
                 progress.update(int(games.clamp_max(target).sum()) - progress.n)
@@ -200,7 +207,7 @@ class ClassicControlTask:
                     trained={k: v[i].detach().cpu().clone() for k, v in params.items()},
                     rewind=resets[i].weights,
                     curve=curve,
-                    stats={"updates": updates, "env_steps": env_steps / n},
+                    stats={"updates": finished_at[i][0], "env_steps": finished_at[i][1]},
                 )
             )
         return results
