@@ -256,3 +256,52 @@ def given_flags(cls: type[Config], namespace: argparse.Namespace, dest_prefix: s
 @dataclasses.dataclass(frozen=True)
 class NoConfig(Config):
     """The config of a task that has no options of its own."""
+
+
+# --- fields by name (sweeps: --vary FIELD=V1,V2, --set FIELD=V) -------------------------------
+
+
+def leaf_fields(cls: type[Config]) -> dict[str, tuple[tuple[str, ...], Any]]:
+    """Every leaf field of `cls` (nested configs flattened, as on the CLI): name -> (path, type)."""
+    out: dict[str, tuple[tuple[str, ...], Any]] = {}
+    hints = _hints(cls)
+    for f in dataclasses.fields(cls):
+        outer, _ = _base(hints[f.name])
+        if _is_config(outer):
+            for name, (path, tp) in leaf_fields(outer).items():
+                out[name] = ((f.name, *path), tp)
+        else:
+            out[f.name] = ((f.name,), hints[f.name])
+    return out
+
+
+def parse_value(tp: Any, text: str, name: str) -> Any:
+    """`text` as a value of type `tp` (bools: true/false, tuples: a comma list); ValueError naming `name`."""
+    outer, elem = _base(tp)
+    if outer is bool:
+        low = text.strip().lower()
+        if low in ("true", "1", "yes", "on"):
+            return True
+        if low in ("false", "0", "no", "off"):
+            return False
+        raise ValueError(f"{name} expects true or false, got {text!r}")
+    try:
+        if outer is tuple:
+            return _parse_tuple(elem, name)(text)
+        return _parse_scalar(outer, name)(text)
+    except argparse.ArgumentTypeError as err:
+        raise ValueError(str(err)) from None
+
+
+def with_field(cfg: C, name: str, value: Any) -> C:
+    """`cfg` with its (possibly nested) leaf field `name` set to `value` (validated); KeyError
+    when it has no such field."""
+    path, _ = leaf_fields(type(cfg))[name]
+
+    def set_path(obj: Any, path: tuple[str, ...]) -> Any:
+        head = path[0]
+        if len(path) == 1:
+            return dataclasses.replace(obj, **{head: value})
+        return dataclasses.replace(obj, **{head: set_path(getattr(obj, head), path[1:])})
+
+    return set_path(cfg, path)

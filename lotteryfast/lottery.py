@@ -140,26 +140,33 @@ class Lottery:
             raise ValueError("no parameter left to prune (check the exclusion options)")
 
     # --- the experiment -----------------------------------------------------------------------
-    def run(self) -> list[LevelSummary]:
-        """Trains every unfinished unit, level by level, and returns the summary."""
-        self._level_zero()
-        for level in range(1, self.cfg.levels + 1):
-            units = [(s, k) for s in self.seeds for k in self.cfg.tickets if not self.run_dir.finished(s, level, k)]
-            if not units:
-                continue
-            members = [self._member(s, level, k) for s, k in units]
-            results = self._train(
-                members, f"level {level}/{self.cfg.levels} ({100 * fraction_pruned(self.cfg.rate, level):.1f} % pruned)"
-            )
-            for (s, k), member, result in zip(units, members, results, strict=True):
-                self._save_unit(s, level, k, member, result)
-            distributed.barrier()  # other ranks read what rank 0 wrote
+    def run(self, executor: Any = None, members_per_job: int | None = None) -> list[LevelSummary]:
+        """Trains every unfinished unit and returns the summary. The work is a graph of jobs
+        (:mod:`lotteryfast.jobs`); `executor` runs it (default: in this process, each level's
+        members as one population)."""
+        from lotteryfast.executors import LocalExecutor, run_graph
+        from lotteryfast.jobs import experiment_jobs
+
+        executor = executor or LocalExecutor({str(self.run_dir.path): self})
+        run_graph(experiment_jobs(self, members_per_job), executor)
         return self.summary()
 
-    def _level_zero(self) -> None:
-        todo = [s for s in self.seeds if not self.run_dir.finished(s, 0, "dense")]
-        if not todo:
-            return
+    def train_units(self, level: int, units: list[tuple[int, str]]) -> None:
+        """Trains the unfinished ones of `units` ((seed, ticket kind) pairs of `level`) together
+        and writes each as it is finished."""
+        units = [(s, k) for s, k in units if not self.run_dir.finished(s, level, k)]
+        if units:
+            if level == 0:
+                self._level_zero([s for s, _ in units])
+            else:
+                members = [self._member(s, level, k) for s, k in units]
+                pruned = 100 * fraction_pruned(self.cfg.rate, level)
+                results = self._train(members, f"level {level}/{self.cfg.levels} ({pruned:.1f} % pruned)")
+                for (s, k), member, result in zip(units, members, results, strict=True):
+                    self._save_unit(s, level, k, member, result)
+        distributed.barrier()  # other ranks read what rank 0 wrote
+
+    def _level_zero(self, todo: list[int]) -> None:
         kind, value = self.cfg.rewind()
         members = [
             Member(
@@ -176,7 +183,6 @@ class Lottery:
             if kind != "init" and result.rewind is None:
                 raise RuntimeError(f"training ended before the late-resetting point {self.cfg.reset} was reached")
             self._save_unit(s, 0, "dense", member, result)
-        distributed.barrier()
 
     def _train(self, members: list[Member], desc: str) -> list[MemberResult]:
         self.log(f"{desc}: training {len(members)} ticket(s)")
@@ -207,7 +213,7 @@ class Lottery:
         """The mask of (seed, level), computed once and stored bit-packed in the run directory."""
         if (seed, level) in self._masks:
             return self._masks[(seed, level)]
-        path = self.run_dir.path / f"seed{seed}" / f"level{level:02d}" / "masks.pt"
+        path = self.masks_path(seed, level)
         if distributed.broadcast(path.exists()):  # one decision for all ranks: same collectives everywhere
             self._masks[(seed, level)] = unpack_masks(torch.load(path))
             return self._masks[(seed, level)]
@@ -229,6 +235,10 @@ class Lottery:
         self.run_dir.save_torch(path, pack_masks(masks))
         self._masks[(seed, level)] = masks
         return masks
+
+    def masks_path(self, seed: int, level: int):
+        """Where the masks of (seed, level) are stored."""
+        return self.run_dir.path / f"seed{seed}" / f"level{level:02d}" / "masks.pt"
 
     def _trained(self, seed: int, level: int, kind: str) -> Params:
         return torch.load(self.run_dir.unit(seed, level, kind) / "trained.pt")

@@ -14,18 +14,21 @@ from pathlib import Path
 COLORS = {"wt": ("tab:blue", "winning ticket"), "rt": ("tab:red", "random ticket")}
 
 
-def plot_run(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Draws RUN_DIR/summary.json into a PNG (default RUN_DIR/plot.png) and returns its path."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def draw_run(ax, run_dir: str | Path, title: str | None = None) -> None:
+    """Draws one run directory's summary.json on matplotlib axes `ax`."""
     run_dir = Path(run_dir)
     summary = json.loads((run_dir / "summary.json").read_text())
     config = json.loads((run_dir / "config.json").read_text())
     rows = summary["rows"]
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
     dense = [r for r in rows if r["kind"] == "dense"]
     if dense:
         d = dense[0]
@@ -52,17 +55,42 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None) -> Path:
     ax.set_xlabel("weights pruned (%)")
     ax.set_ylabel(summary["metric"])
     ax.set_title(
-        f"{config.get('task', '')}: {'one-shot' if config.get('one_shot') else 'iterative'} pruning, "
+        title
+        or f"{config.get('task', '')}: {'one-shot' if config.get('one_shot') else 'iterative'} pruning, "
         f"reset {config.get('reset', '')}, {config.get('seeds', '?')} seed(s)",
         fontsize=9,
     )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+
+
+def plot_run(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Draws RUN_DIR/summary.json into a PNG (default RUN_DIR/plot.png) and returns its path."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    draw_run(ax, run_dir)
     fig.tight_layout()
-    out = Path(out) if out else run_dir / "plot.png"
+    out = Path(out) if out else Path(run_dir) / "plot.png"
     fig.savefig(out)
     plt.close(fig)
     return out
+
+
+def plot_panels(panels: list[tuple[str, Path]], out: str | Path) -> Path:
+    """One figure with a panel per (title, run directory) that has a summary; returns its path."""
+    plt = _pyplot()
+    panels = [(t, d) for t, d in panels if (Path(d) / "summary.json").exists()]
+    cols = min(3, max(1, len(panels)))
+    rows = max(1, -(-len(panels) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.8 * rows), dpi=110, squeeze=False)
+    for ax, (title, run_dir) in zip(axes.flat, panels, strict=False):
+        draw_run(ax, run_dir, title)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return Path(out)
 
 
 def main(argv: list[str] | None = None) -> int:

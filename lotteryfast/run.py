@@ -64,6 +64,7 @@ def build_parser(spec=None, preset: str | None = None) -> argparse.ArgumentParse
     p.add_argument("--out", type=Path, help="run directory (default: runs/<task>-<preset>-<config hash>)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
+    add_backend_flags(p)
     try:
         add_flags(
             p.add_argument_group("lottery (the paper's defaults; the preset's shown)"),
@@ -80,6 +81,51 @@ def build_parser(spec=None, preset: str | None = None) -> argparse.ArgumentParse
     except argparse.ArgumentError as err:
         raise ValueError(f"task {spec.name!r}: a config field's flag clashes with another flag: {err}") from None
     return p
+
+
+def add_backend_flags(p: argparse.ArgumentParser) -> None:
+    """Where the jobs run: this process, or a Ray cluster (README "On a cluster")."""
+    g = p.add_argument_group("execution")
+    g.add_argument(
+        "--backend",
+        default="local",
+        choices=("local", "ray"),
+        help="local: this process, each level's members as one population (default); ray: Ray Core tasks",
+    )
+    g.add_argument("--address", help="ray: auto or HOST:PORT of a running cluster (default: a new local Ray instance)")
+    g.add_argument("--cpus-per-job", type=float, default=1.0, help="ray: CPUs per job (default 1)")
+    g.add_argument("--gpus-per-job", type=float, default=0.0, help="ray: GPUs per job; fractions share a GPU (0.25)")
+    g.add_argument(
+        "--members-per-job",
+        type=int,
+        help="members trained together in one job (default: local: a whole level; ray: a (seed, level)'s "
+        "tickets for classic control, 1 for model tasks); never changes a result",
+    )
+
+
+def make_executor(args: argparse.Namespace, roots: list[Path]):
+    """The executor the flags ask for; for Ray, storage every node can write is checked first.
+    Raises ExecutorError (one line for the user)."""
+    from lotteryfast.executors import ExecutorError, LocalExecutor, RayExecutor, python_path_env, writable_root
+
+    if args.members_per_job is not None and args.members_per_job < 1:
+        raise ExecutorError(f"--members-per-job must be >= 1, got {args.members_per_job}")
+    if args.backend == "local":
+        if args.address:
+            raise ExecutorError("--address needs --backend ray")
+        return LocalExecutor()
+    executor = RayExecutor(
+        args.address,
+        cpus_per_job=args.cpus_per_job,
+        gpus_per_job=args.gpus_per_job,
+        runtime_env=python_path_env(),
+    )
+    try:
+        executor.check_storage(sorted({writable_root(r) for r in roots}))
+    except BaseException:
+        executor.shutdown()
+        raise
+    return executor
 
 
 def resolve(args: argparse.Namespace, spec):
@@ -144,21 +190,28 @@ def main(argv: list[str] | None = None) -> int:
 
     from lotteryfast import distributed
     from lotteryfast.data.wikitext import DataError
+    from lotteryfast.executors import ExecutorError, LocalExecutor
     from lotteryfast.lottery import Lottery
     from lotteryfast.runs import RunConfigMismatchError, RunDir
     from lotteryfast.tasks.spec import BuildContext
 
     writer = distributed.is_writer() if distributed.active() else int(os.environ.get("RANK", "0")) == 0
+    executor = None
     try:
         task_cfg, cfg, resolved, out = resolve(args, spec)
         device = distributed.init_from_env(args.device)
         writer = distributed.is_writer()
         task = spec.build(task_cfg, BuildContext(device=str(device), workdir=out, writer=writer))
+        lottery_probe = Lottery(task, cfg, None)  # checks the prunable set before anything is written
+        executor = make_executor(args, [out])
         run = RunDir(out, resolved, writer=writer)
-    except (ValueError, RunConfigMismatchError, OSError, DataError) as err:
+    except (ValueError, RunConfigMismatchError, OSError, DataError, ExecutorError) as err:
         if writer:
             print(f"lotteryfast.run: error: {err}", file=sys.stderr)
+        if executor is not None and not isinstance(executor, LocalExecutor):
+            executor.shutdown()
         return 2
+    del lottery_probe
     say = print if writer else (lambda *a, **k: None)
     length = (
         f"{task_cfg.epochs} epochs"
@@ -168,15 +221,23 @@ def main(argv: list[str] | None = None) -> int:
     say(
         f"lotteryfast: {task.name}, {cfg.seeds} seed(s), {cfg.levels} level(s) at rate {cfg.rate} "
         f"({'one-shot' if cfg.one_shot else 'iterative'}), reset {cfg.reset}, tickets {','.join(cfg.tickets)}; "
-        f"{length} per ticket; {distributed.world_size()} process(es) -> {run.path}"
+        f"{length} per ticket; {distributed.world_size()} process(es), backend {args.backend} -> {run.path}"
     )
 
     def bar(total: int, desc: str):
         return tqdm(total=total, desc=desc, file=sys.stderr, dynamic_ncols=True, mininterval=0.5, disable=not writer)
 
+    lottery = Lottery(task, cfg, run, bar=bar)
+    per_job = args.members_per_job
+    if per_job is None and args.backend == "ray":
+        per_job = spec.members_per_job(cfg)
+    if isinstance(executor, LocalExecutor):
+        executor.experiments[str(run.path)] = lottery
     try:
-        rows = Lottery(task, cfg, run, bar=bar).run()
+        rows = lottery.run(executor, members_per_job=per_job)
     finally:
+        if not isinstance(executor, LocalExecutor):
+            executor.shutdown()
         distributed.shutdown()
     if writer:
         print_summary(rows, task.metric_name)

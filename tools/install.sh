@@ -12,7 +12,7 @@ VENV=${VENV:-.venv}
 # The Atari actor pool links ALE's C++ library, built from the ale-py source distribution.
 tools/build_ale.sh "$VENV/bin/python"
 extra=""
-[ "${1:-}" = "test" ] && extra="[test]"
+[ "${1:-}" = "test" ] && extra="[test,ray]"
 MAX_JOBS=${MAX_JOBS:-2} "$VENV/bin/python" -m pip install -q --no-build-isolation -e ".${extra}"
 if [ "${1:-}" = "test" ]; then
   # fairseq builds Cython sources against the environment (no build isolation): Cython first.

@@ -15,6 +15,7 @@ def _classic(name: str) -> TaskSpec:
         PRESETS[name],
         lambda cfg, ctx: ClassicControlTask(cfg, device=ctx.device),
         f"A2C on {PRESETS[name]['paper'].task.env_id} (population training)",
+        population=True,
     )
 
 

@@ -49,6 +49,12 @@ class TaskSpec:
     build: Callable[[Any, BuildContext], Task]
     description: str = ""
     default_preset: str = "quick"
+    population: bool = False  # trains many members fast together: a cluster job takes a (seed, level)'s tickets
+
+    def members_per_job(self, lottery: LotteryConfig) -> int:
+        """Members per job on a cluster by default: the tickets of one (seed, level) for
+        population tasks, one member otherwise."""
+        return len(lottery.tickets) if self.population else 1
 
     def __post_init__(self) -> None:
         if self.default_preset not in self.presets:
