@@ -33,12 +33,13 @@ from lotteryfast.tickets import (
     fraction_pruned,
     pack_masks,
     prune_masks,
+    random_masks_like,
     select_prunable,
     unpack_masks,
 )
 
-KINDS = ("wt", "rt")
-_KIND_ID = {"dense": 0, "wt": 1, "rt": 2}
+KINDS = ("wt", "rt", "rp")  # winning ticket, random ticket, random pruning (open_lth's randomly_prune)
+_KIND_ID = {"dense": 0, "wt": 1, "rt": 2, "rp": 3}
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,12 @@ class LotteryConfig(Config):
     rate: float = option(0.2, "pruning rate p per level, in (0, 1): level k prunes r_k = 1 - (1 - p)^k")
     one_shot: bool = option(False, "prune the trained dense network straight to r_k (instead of iteratively)")
     reset: str = option("epoch:1", "late resetting point: init, epoch:E or update:U", flag="--reset-to")
-    tickets: tuple[str, ...] = option(KINDS, "ticket kinds to train: wt (winning), rt (random)", choices=KINDS)
+    tickets: tuple[str, ...] = option(
+        ("wt", "rt"),
+        "ticket kinds to train: wt (winning: the mask on the rewind weights), rt (random: the mask on fresh "
+        "weights), rp (random pruning: a random mask with the winning mask's count per tensor, on the rewind weights)",
+        choices=KINDS,
+    )
     layerwise: bool = option(False, "prune each tensor by the rate instead of globally")
     prune_biases: bool = option(True, "prune biases with the weights (the paper's rule)", off_flag="--exclude-biases")
     prune_embeddings: bool = option(True, "prune embedding matrices")
@@ -61,7 +67,7 @@ class LotteryConfig(Config):
         if not 0.0 < self.rate < 1.0:
             raise ValueError(f"rate must be in (0, 1), got {self.rate!r}")
         if not self.tickets:
-            raise ValueError("tickets must be a non-empty subset of wt,rt; got nothing")
+            raise ValueError("tickets must be a non-empty subset of wt,rt,rp; got nothing")
         if "wt" not in self.tickets and not self.one_shot and self.levels > 1:
             raise ValueError("iterative pruning prunes each level's winning ticket: include wt, or use one-shot")
         parse_reset(self.reset)
@@ -196,11 +202,14 @@ class Lottery:
         masks = self.masks(seed, level)
         if kind == "wt":
             init = self._rewind_weights(seed)
+        elif kind == "rp":
+            masks = random_masks_like(masks, derived_seed(seed, level, _KIND_ID["rp"], 1))
+            init = self._rewind_weights(seed)
         else:
             draw = getattr(self.task, "random_params", self.task.init_params)
             init = draw(derived_seed(seed, level, _KIND_ID["rt"], 1))
         init = {n: (p * masks[n] if n in masks else p.clone()) for n, p in init.items()}
-        # WT and RT of one (seed, level) see the same environment and sampling streams: a paired comparison.
+        # WT, RT and RP of one (seed, level) see the same environment and sampling streams: a paired comparison.
         return Member(init, masks, derived_seed(seed, level, 0))
 
     def _rewind_weights(self, seed: int) -> Params:

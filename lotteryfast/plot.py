@@ -11,7 +11,11 @@ import json
 import sys
 from pathlib import Path
 
-COLORS = {"wt": ("tab:blue", "winning ticket"), "rt": ("tab:red", "random ticket")}
+COLORS = {
+    "wt": ("tab:blue", "winning ticket"),
+    "rt": ("tab:red", "random ticket"),
+    "rp": ("tab:green", "random pruning"),
+}
 
 
 def _pyplot():

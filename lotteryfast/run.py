@@ -150,21 +150,22 @@ def resolve(args: argparse.Namespace, spec):
 
 
 def print_summary(rows, metric: str) -> None:
-    """A table of the metric per level: dense, winning and random tickets (mean ± std over seeds)."""
+    """A table of the metric per level: dense, then each ticket kind (mean ± std over seeds)."""
     by_level: dict[int, dict[str, object]] = {}
     for r in rows:
         by_level.setdefault(r.level, {})[r.kind] = r
-    print(f"\n{'level':>5} {'pruned':>8} | {'winning ticket':>18} | {'random ticket':>18}   ({metric}, mean ± std)")
-    for level, kinds in sorted(by_level.items()):
-        first = next(iter(kinds.values()))
+    names = {"wt": "winning ticket", "rt": "random ticket", "rp": "random pruning"}
+    kinds = [k for k in names if any(k in v for v in by_level.values())] or ["wt", "rt"]
+    head = " | ".join(f"{names[k]:>18}" for k in kinds)
+    print(f"\n{'level':>5} {'pruned':>8} | {head}   ({metric}, mean ± std)")
+    for level, got in sorted(by_level.items()):
+        first = next(iter(got.values()))
         cells = []
-        for kind in ("wt", "rt"):
-            r = kinds.get("dense" if level == 0 else kind)
+        for kind in kinds:
+            r = got.get("dense" if level == 0 else kind)
             cells.append(f"{r.mean:10.2f} ± {r.std:6.2f}" if r else f"{'-':>18}")
-        print(
-            f"{level:>5} {100 * first.fraction_pruned:7.2f}% | {cells[0]} | {cells[1]}"
-            + ("   (dense)" if level == 0 else "")
-        )
+        dense = "   (dense)" if level == 0 else ""
+        print(f"{level:>5} {100 * first.fraction_pruned:7.2f}% | {' | '.join(cells)}{dense}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,6 +47,18 @@ def prune_masks(
     return dict(zip(names, out, strict=True))
 
 
+def random_masks_like(masks: Masks, seed: int) -> Masks:
+    """Random masks keeping exactly as many entries of each tensor as `masks` do (the random
+    pruning control: which weights survive is random, how many per tensor is the winning ticket's)."""
+    gen = torch.Generator().manual_seed(int(seed))
+    out = {}
+    for name, m in masks.items():
+        flat = torch.zeros(m.numel(), dtype=torch.bool)
+        flat[torch.randperm(m.numel(), generator=gen)[: int(m.sum())]] = True
+        out[name] = flat.view(m.shape)
+    return out
+
+
 def pack_masks(masks: Masks) -> dict[str, dict]:
     """Bit-packed masks (8 entries per byte) for storage."""
     return {

@@ -97,7 +97,7 @@ def test_cli_end_to_end_and_resume(tmp_path, capsys):
         (["--levels", "-1"], "LotteryConfig.levels must be >= 0, got -1"),
         (["--preset", "huge"], "unknown preset"),
         (["--reset-to", "soon"], "reset must be"),
-        (["--tickets", "wt,xt"], "LotteryConfig.tickets must be one of wt, rt; got 'xt'"),
+        (["--tickets", "wt,xt"], "LotteryConfig.tickets must be one of wt, rt, rp; got 'xt'"),
         (["--envs", "0"], "ClassicConfig.envs must be >= 1, got 0"),
         (["--epochs", "x"], "--epochs expects an integer, got 'x'"),
         (["--games-per-epoch", "0"], "ClassicConfig.games_per_epoch must be >= 1, got 0"),

@@ -55,7 +55,7 @@ def test_presets_are_typed_config_instances_and_round_trip_through_json(name):
         (lambda: LotteryConfig(levels=-1), "LotteryConfig.levels must be >= 0, got -1"),
         (lambda: LotteryConfig(rate=1.0), "rate must be in (0, 1), got 1.0"),
         (lambda: LotteryConfig(rate=float("nan")), "LotteryConfig.rate must be a number, got nan"),
-        (lambda: LotteryConfig(tickets=("wt", "xt")), "LotteryConfig.tickets must be one of wt, rt; got 'xt'"),
+        (lambda: LotteryConfig(tickets=("wt", "xt")), "LotteryConfig.tickets must be one of wt, rt, rp; got 'xt'"),
         (lambda: LotteryConfig(seeds=2.5), "LotteryConfig.seeds must be an integer, got 2.5"),
         (lambda: LotteryConfig(one_shot=1), "LotteryConfig.one_shot must be true or false, got 1"),
     ],

@@ -103,6 +103,26 @@ def test_winning_ticket_rewinds_and_random_ticket_is_redrawn(tmp_path):
         assert torch.equal(rt.params["a.weight"], fresh["a.weight"] * masks["a.weight"])
 
 
+def test_random_pruning_keeps_the_winning_count_per_tensor_on_the_rewind_weights(tmp_path):
+    lot, task, rd = run(tmp_path, tickets=("wt", "rt", "rp"), levels=2)
+    lot.run()
+    level2 = task.calls[2]
+    assert [m.seed for m in level2[:3]] == [level2[0].seed] * 3  # paired: same streams
+    wt, rp = level2[0], level2[2]
+    rewind = torch.load(rd.unit(lot.seeds[0], 0, "dense") / "rewind.pt")
+    for k in wt.masks:
+        assert int(rp.masks[k].sum()) == int(wt.masks[k].sum())  # the same count per tensor
+        assert torch.equal(rp.params[k], rewind[k] * rp.masks[k])  # on the rewind weights
+    assert any(not torch.equal(rp.masks[k], wt.masks[k]) for k in wt.masks)  # but another mask
+    saved = unpack_masks(torch.load(rd.unit(lot.seeds[0], 2, "rp") / "ticket.pt")["masks"])
+    assert all(torch.equal(saved[k], rp.masks[k]) for k in saved)
+    again, task2, _ = run(tmp_path / "again", tickets=("wt", "rt", "rp"), levels=2)
+    again.run()
+    assert all(torch.equal(task2.calls[2][2].masks[k], rp.masks[k]) for k in rp.masks)  # same seed, same mask
+    rows = {(r.level, r.kind) for r in lot.summary()}
+    assert (2, "rp") in rows
+
+
 def test_reset_to_init_uses_the_initial_weights(tmp_path):
     lot, task, _ = run(tmp_path, reset="init", levels=1)
     lot.run()
