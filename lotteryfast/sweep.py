@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import re
 import sys
 from pathlib import Path
@@ -132,8 +133,6 @@ def plan(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def write_summary(sweep_dir: Path, experiments: list[dict[str, Any]], writer: Any) -> Path:
     """summary.csv over the experiments: one row per (experiment, level, ticket kind)."""
-    import json
-
     axes = list(experiments[0]["varied"]) if experiments else []
     lines = [",".join(["experiment", "task", *axes, "level", "kind", "fraction_pruned", "mean", "std", "n", "metric"])]
     for e in experiments:
@@ -157,11 +156,58 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as done:
         return int(done.code or 0)
+    from lotteryfast.experiment import config_hash
+
+    try:
+        experiments = plan(args)
+        identity = sweep_identity(experiments, args)
+        default = Path("sweeps") / f"{_safe(args.tasks.replace(':', '-'))}-{args.preset}-{config_hash(identity)}"
+        sweep_dir = args.out or default
+        for e in experiments:
+            e["dir"] = sweep_dir / e["name"]
+    except ValueError as err:
+        print(f"lotteryfast.sweep: error: {err}", file=sys.stderr)
+        return 2
+    code = execute(experiments, sweep_dir, identity, args, prog="lotteryfast.sweep")
+    if code or not experiments:
+        return code
+    summary = write_summary(sweep_dir, experiments, lambda path, data: _atomic(path, data))
+    print(f"summary: {summary}")
+    if not args.no_plot:
+        from lotteryfast.plot import plot_panels
+
+        titles = [
+            (f"{e['task']} " + " ".join(f"{k}={v}" for k, v in e["varied"].items()), e["dir"]) for e in experiments
+        ]
+        print(f"plot: {plot_panels(titles, sweep_dir / 'plot.png')}")
+    return 0
+
+
+def _atomic(path: Path, data: bytes) -> None:
+    from lotteryfast.runs import atomic_write_bytes
+
+    atomic_write_bytes(path, data)
+
+
+def sweep_identity(experiments: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+    """The identity of a sweep directory (its config.json): its experiments' identities."""
+    from lotteryfast.experiment import run_identity
+
+    for e in experiments:
+        e["identity"] = run_identity(e["task"], e["lottery"], e["task_cfg"], preset=args.preset, device=args.device)
+    return {"format": 1, "sweep": {e["name"]: e["identity"] for e in experiments}}
+
+
+def execute(
+    experiments: list[dict[str, Any]], sweep_dir: Path, identity: dict[str, Any], args: argparse.Namespace, prog: str
+) -> int:
+    """Runs (or resumes) the experiments (each with name, task, spec, task_cfg, lottery, identity and
+    its run directory `dir`) as one job graph on the executor the flags ask for, after checking every
+    input; then writes each experiment's summary (and plot). Returns the exit code."""
     from tqdm import tqdm
 
     from lotteryfast.data.wikitext import DataError
     from lotteryfast.executors import ExecutorError, LocalExecutor, run_graph
-    from lotteryfast.experiment import config_hash, run_identity
     from lotteryfast.jobs import experiment_jobs
     from lotteryfast.lottery import Lottery
     from lotteryfast.run import make_executor
@@ -174,27 +220,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.device not in ("cpu", "cuda"):
             raise ValueError(f"device {args.device!r} is not available")
-        experiments = plan(args)
+        built: dict[tuple[str, str], Any] = {}  # experiments that differ only in lottery settings share a task
         for e in experiments:
-            e["identity"] = run_identity(e["task"], e["lottery"], e["task_cfg"], preset=args.preset, device=args.device)
-        sweep_identity = {"format": 1, "sweep": {e["name"]: e["identity"] for e in experiments}}
-        default = Path("sweeps") / f"{_safe(args.tasks.replace(':', '-'))}-{args.preset}-{config_hash(sweep_identity)}"
-        sweep_dir = args.out or default
-        for e in experiments:
-            e["task_obj"] = e["spec"].build(
-                e["task_cfg"], BuildContext(device=args.device, workdir=sweep_dir / e["name"])
-            )
+            key = (e["task"], json.dumps(e["task_cfg"].to_dict(), sort_keys=True))
+            if key not in built:
+                built[key] = e["spec"].build(e["task_cfg"], BuildContext(device=args.device, workdir=e["dir"]))
+            e["task_obj"] = built[key]
             Lottery(e["task_obj"], e["lottery"], None)  # checks the prunable set before anything is written
         executor = make_executor(args, [sweep_dir])
-        sweep = RunDir(sweep_dir, sweep_identity)
+        RunDir(sweep_dir, identity)
         for e in experiments:
-            e["run"] = RunDir(sweep_dir / e["name"], e["identity"])
+            e["run"] = RunDir(e["dir"], e["identity"])
     except (ValueError, RunConfigMismatchError, OSError, DataError, ExecutorError) as err:
-        print(f"lotteryfast.sweep: error: {err}", file=sys.stderr)
+        print(f"{prog}: error: {err}", file=sys.stderr)
         if executor is not None and not isinstance(executor, LocalExecutor):
             executor.shutdown()
         return 2
-    print(f"lotteryfast.sweep: {len(experiments)} experiment(s), backend {args.backend} -> {sweep_dir}")
+    print(f"{prog}: {len(experiments)} experiment(s), backend {args.backend} -> {sweep_dir}")
     lotteries = {}
     jobs = []
     for e in experiments:
@@ -219,15 +261,6 @@ def main(argv: list[str] | None = None) -> int:
             from lotteryfast.plot import plot_run
 
             plot_run(e["run"].path)
-    summary = write_summary(sweep_dir, experiments, sweep.save_bytes)
-    print(f"summary: {summary}")
-    if not args.no_plot:
-        from lotteryfast.plot import plot_panels
-
-        titles = [
-            (f"{e['task']} " + " ".join(f"{k}={v}" for k, v in e["varied"].items()), e["run"].path) for e in experiments
-        ]
-        print(f"plot: {plot_panels(titles, sweep_dir / 'plot.png')}")
     return 0
 
 
