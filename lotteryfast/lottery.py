@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -270,6 +271,7 @@ class Lottery:
             "metric_name": self.task.metric_name,
             "curve": result.curve,
             "stats": result.stats,
+            "finished_at": time.time(),
         }
         self.run_dir.save_json(unit / "metrics.json", record)  # written last: marks the unit finished
         self.run_dir.append_log(record)

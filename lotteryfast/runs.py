@@ -21,11 +21,28 @@ class RunConfigMismatchError(ValueError):
     """The run directory holds a run of another config."""
 
 
+def current_umask() -> int:
+    """The process's umask (read without changing it where /proc allows)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Writes data to path so that readers see the old file or the whole new one, never a part."""
+    """Writes data to path so that readers see the old file or the whole new one, never a part.
+    The file gets the mode an ordinary new file would (0666 less the umask), so that others on a
+    shared cluster filesystem can read runs as the umask allows."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -221,3 +221,21 @@ def test_parse_reset():
     assert parse_reset("init") == ("init", 0.0)
     assert parse_reset("epoch:1") == ("epoch", 1.0)
     assert parse_reset("update:1000") == ("update", 1000.0)
+
+
+def test_run_files_follow_the_umask_like_ordinary_files(tmp_path):
+    import os
+    import stat
+
+    from lotteryfast.runs import atomic_write_bytes, atomic_write_json
+
+    old = os.umask(0o027)
+    try:
+        atomic_write_bytes(tmp_path / "a.bin", b"x")
+        atomic_write_json(tmp_path / "b.json", {"k": 1})
+        (tmp_path / "plain").write_bytes(b"x")
+        for name in ("a.bin", "b.json"):
+            assert stat.S_IMODE((tmp_path / name).stat().st_mode) == stat.S_IMODE((tmp_path / "plain").stat().st_mode)
+        assert stat.S_IMODE((tmp_path / "a.bin").stat().st_mode) == 0o640
+    finally:
+        os.umask(old)

@@ -34,3 +34,14 @@ def verify_sums(sums: Path, files: list[Path]) -> None:
         path = (sums.parent / name).resolve()
         if path in wanted and path.is_file() and sha256(path) != digest:
             raise DataError(f"{path} does not match its SHA256 in {sums} (corrupt or different version)")
+
+
+def verify_known(files: dict[str, Path]) -> None:
+    """Checks files against the SHA-256 sums this package keeps (lotteryfast.data.fetch), by their
+    path in the data layout (e.g. 'wikitext-2/wiki.train.tokens'); unknown paths pass."""
+    from lotteryfast.data.fetch import known_sums
+
+    sums = known_sums()
+    for rel, path in files.items():
+        if rel in sums and sha256(path) != sums[rel]:
+            raise DataError(f"{path} does not match the SHA-256 of {rel} (corrupt or a different version)")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lotteryfast.data import locations
-from lotteryfast.data.checksums import DataError, verify_sums
+from lotteryfast.data.checksums import DataError, verify_known, verify_sums
 
 SPLITS = ("train", "valid", "test")
 
@@ -59,6 +59,12 @@ NAMED = {
             "test": ("wmt14_newstest2014/newstest2014.en", "wmt14_newstest2014/newstest2014.de"),
         },
         True,
+    ),
+    "wmt14": (  # python -m lotteryfast.data fetch wmt14 builds it
+        "en",
+        "de",
+        {split: (f"wmt14/{split}.en.gz", f"wmt14/{split}.de.gz") for split in SPLITS},
+        False,
     ),
 }
 
@@ -115,6 +121,9 @@ def load(dataset: str, root: str | Path | None = None) -> ParallelCorpus:
     for pair in files.values():
         for path in pair:
             if not path.is_file():
-                raise DataError(f"{name}: {path.name} not found in {path.parent} (pass --dataset DIR or --data ROOT)")
+                hint = locations.fetch_hint(name) if dataset in NAMED else "pass --dataset DIR"
+                raise DataError(f"{name}: {path.name} not found in {path.parent}: {hint} (or pass --data ROOT)")
     verify_sums(base / "SHA256SUMS", [p for pair in files.values() for p in pair])
+    if dataset in NAMED and not root:  # the default location: the sums this package keeps
+        verify_known({f"mt/{rel}": base / rel for pair in NAMED[dataset][2].values() for rel in pair})
     return ParallelCorpus(name, src_lang, tgt_lang, _read_pairs(files, unescape))

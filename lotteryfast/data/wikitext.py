@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from lotteryfast.data import locations
-from lotteryfast.data.checksums import DataError, verify_sums
+from lotteryfast.data.checksums import DataError, verify_known, verify_sums
 
 __all__ = ["SPLITS", "Corpus", "DataError", "batchify", "default_dir", "load", "verify"]
 
@@ -24,13 +24,19 @@ def default_dir() -> Path:
     return locations.default_dir("wikitext-2")
 
 
-def verify(directory: Path) -> None:
-    """Raises DataError naming the file if a split is missing or does not match SHA256SUMS."""
+def verify(directory: Path, known: bool = False) -> None:
+    """Raises DataError naming the file if a split is missing or does not match SHA256SUMS (and,
+    with `known`, the sums this package keeps: for the default location)."""
     paths = [directory / f"wiki.{split}.tokens" for split in SPLITS]
     for path in paths:
         if not path.is_file():
-            raise DataError(f"WikiText-2 file {path.name} not found in {directory} (pass --data DIR)")
+            raise DataError(
+                f"WikiText-2 file {path.name} not found in {directory}: {locations.fetch_hint('wikitext-2')} "
+                "(or pass --data DIR)"
+            )
     verify_sums(directory / "SHA256SUMS", paths)
+    if known:
+        verify_known({f"wikitext-2/{p.name}": p for p in paths})
 
 
 @dataclass
@@ -49,8 +55,8 @@ class Corpus:
 
 def load(directory: str | Path | None = None) -> Corpus:
     """Reads, verifies and numericalizes WikiText-2 from `directory` (default ../shared/data/wikitext-2)."""
+    verify(Path(directory) if directory else default_dir(), known=not directory)
     directory = Path(directory) if directory else default_dir()
-    verify(directory)
     index: dict[str, int] = {}
     vocab: list[str] = []
     splits = {}
