@@ -36,15 +36,27 @@ def option(
     below: float | None = None,
     choices: Sequence[Any] | None = None,
     cli: bool = True,
+    location: bool = False,
 ) -> Any:
     """A config field: its default, its help text, and what the checks and the CLI need.
 
     flag: the CLI flag when it is not ``--field-name``; off_flag: an extra flag that sets a bool
     field to False (e.g. ``--exclude-biases``); min/max: inclusive bounds, below: exclusive
     upper bound (numbers, and each element of a tuple); choices: the allowed values; cli=False
-    keeps the field off the command line.
+    keeps the field off the command line; location=True marks where something is found (a data
+    directory): not part of a run's identity (the data's content is).
     """
-    meta = dict(help=help, flag=flag, off_flag=off_flag, min=min, max=max, below=below, choices=choices, cli=cli)
+    meta = dict(
+        help=help,
+        flag=flag,
+        off_flag=off_flag,
+        min=min,
+        max=max,
+        below=below,
+        choices=choices,
+        cli=cli,
+        location=location,
+    )
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -91,6 +103,12 @@ class Config:
                 value = list(value)
             out[f.name] = value
         return out
+
+    def identity_and_locations(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """to_dict() split into the fields that name a run and the location fields (top level)."""
+        full = self.to_dict()
+        where = {f.name for f in dataclasses.fields(self) if f.metadata.get("location")}
+        return {k: v for k, v in full.items() if k not in where}, {k: v for k, v in full.items() if k in where}
 
     @classmethod
     def from_dict(cls: type[C], data: dict[str, Any]) -> C:

@@ -25,15 +25,28 @@ FORMAT = 2  # version of the run-directory layout and config.json keys
 def run_identity(
     task: str, lottery: LotteryConfig, task_config: Config | None, *, preset: str = "", device: str = "cpu"
 ) -> dict[str, Any]:
-    """The resolved config that names a run (stored as config.json; a run directory holds one)."""
-    return {
+    """The resolved config that names a run (stored as config.json; a run directory holds one).
+    Location fields of the task config (a data directory) are kept apart under "locations": they
+    say where the data is, not what it is (see :func:`with_data`)."""
+    ident, where = task_config.identity_and_locations() if task_config is not None else ({}, {})
+    out = {
         "task": task,
         "preset": preset,
         "device": device,
         "format": FORMAT,
         **lottery.to_dict(),
-        "task_config": task_config.to_dict() if task_config is not None else {},
+        "task_config": ident,
     }
+    if any(v not in ("", None) for v in where.values()):
+        out["locations"] = where
+    return out
+
+
+def with_data(identity: dict[str, Any], task: Any) -> dict[str, Any]:
+    """`identity` with the SHA-256 of the data the task read (tasks that read data sets define
+    ``data_fingerprint()``): the data's content is part of a run's identity, its location is not."""
+    fingerprint = getattr(task, "data_fingerprint", None)
+    return {**identity, "data_sha256": fingerprint()} if callable(fingerprint) else identity
 
 
 def config_hash(identity: dict[str, Any]) -> str:

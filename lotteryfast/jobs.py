@@ -143,7 +143,7 @@ def experiment_from_run_dir(run_dir: str | Path) -> Any:
         return _EXPERIMENTS[key]
     identity = json.loads((Path(run_dir) / "config.json").read_text())
     spec = find_task(identity["task"])
-    task_cfg = spec.config_class.from_dict(identity["task_config"])
+    task_cfg = spec.config_class.from_dict({**identity["task_config"], **identity.get("locations", {})})
     lottery_cfg = LotteryConfig.from_dict({k: identity[k] for k in LotteryConfig.__dataclass_fields__})
     task = spec.build(task_cfg, BuildContext(device=identity.get("device", "cpu"), workdir=Path(run_dir)))
     lottery = Lottery(task, lottery_cfg, RunDir(run_dir, identity))

@@ -25,7 +25,7 @@ from lotteryfast.stats import mean_ci, mean_std
 
 HIGH = 0.8  # "high pruning": levels with at least this fraction of the weights pruned
 # Fields of a run's identity that name its variant (everything else must agree within a panel).
-VARIANT_FIELDS = ("one_shot", "reset", "tickets", "layerwise")
+VARIANT_FIELDS = ("one_shot", "reset", "tickets", "layerwise", "locations")
 
 
 class ReportError(ValueError):

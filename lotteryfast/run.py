@@ -192,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     from lotteryfast import distributed
     from lotteryfast.data.wikitext import DataError
     from lotteryfast.executors import ExecutorError, LocalExecutor
+    from lotteryfast.experiment import with_data
     from lotteryfast.lottery import Lottery
     from lotteryfast.runs import RunConfigMismatchError, RunDir
     from lotteryfast.tasks.spec import BuildContext
@@ -203,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         device = distributed.init_from_env(args.device)
         writer = distributed.is_writer()
         task = spec.build(task_cfg, BuildContext(device=str(device), workdir=out, writer=writer))
+        resolved = with_data(resolved, task)
         lottery_probe = Lottery(task, cfg, None)  # checks the prunable set before anything is written
         executor = make_executor(args, [out])
         run = RunDir(out, resolved, writer=writer)

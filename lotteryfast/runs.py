@@ -73,16 +73,25 @@ class RunDir:
         self.writer = writer
         self._claim()
 
+    # Keys of config.json that do not name the run (where its data is found): a rerun that gives
+    # another value updates them instead of being refused.
+    VOLATILE = ("locations",)
+
     def _claim(self) -> None:
         cfg_path = self.path / "config.json"
         if cfg_path.exists():
             existing = json.loads(cfg_path.read_text())
-            if existing != json.loads(json.dumps(self.config, sort_keys=True)):
-                diff = sorted(k for k in set(existing) | set(self.config) if existing.get(k) != self.config.get(k))
+            mine = json.loads(json.dumps(self.config, sort_keys=True))
+            ident = {k: v for k, v in existing.items() if k not in self.VOLATILE}
+            wanted = {k: v for k, v in mine.items() if k not in self.VOLATILE}
+            if ident != wanted:
+                diff = sorted(k for k in set(ident) | set(wanted) if ident.get(k) != wanted.get(k))
                 raise RunConfigMismatchError(
                     f"{self.path} holds a run with a different config (differs in: {', '.join(diff)}); "
                     "use another --out directory or the same options as that run"
                 )
+            if existing != mine and self.writer:  # the data moved: remember where it is now
+                atomic_write_json(cfg_path, self.config)
             return
         if not self.writer:
             return

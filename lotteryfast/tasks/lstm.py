@@ -11,6 +11,7 @@ same update as one process with the whole batch.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, replace
 
@@ -32,7 +33,11 @@ from lotteryfast.tasks.spec import Preset
 class LSTMConfig(Config):
     """Hyper-parameters (defaults: the paper's)."""
 
-    data: str = option("", "WikiText-2 directory (default: ../shared/data/wikitext-2)")
+    data: str = option(
+        "",
+        "WikiText-2 directory (default: $LOTTERYFAST_DATA/wikitext-2, else ../shared/data, else the cache)",
+        location=True,
+    )
     emb: int = option(650, "embedding size", min=1)
     hidden: int = option(650, "LSTM hidden size", min=1)
     layers: int = option(2, "LSTM layers", min=1)
@@ -116,6 +121,13 @@ class LSTMLanguageModelTask(ModelTask):
         n_batches = (self.train_data.size(0) - 1 + cfg.bptt - 1) // cfg.bptt
         self.batches_per_epoch = min(cfg.batches_per_epoch or n_batches, n_batches)
         self.progress_units = cfg.epochs * self.batches_per_epoch  # batches per member, for progress bars
+
+    def data_fingerprint(self) -> str:
+        """SHA-256 of the corpus as read (vocabulary and token ids): the data's identity in a run."""
+        h = hashlib.sha256("\n".join(self.corpus.vocab).encode())
+        for split in (self.corpus.train, self.corpus.valid, self.corpus.test):
+            h.update(split.numpy().tobytes())
+        return h.hexdigest()
 
     def new_model(self) -> LSTMLanguageModel:
         return LSTMLanguageModel(self.corpus.n_tokens, self.cfg)

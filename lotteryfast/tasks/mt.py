@@ -11,6 +11,7 @@ averages the gradients (an update sees world x max_tokens tokens).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 from dataclasses import dataclass, replace
@@ -39,7 +40,9 @@ class MTConfig(Config):
     """Hyper-parameters (defaults: Transformer-base as trained in the paper, sized per GPU)."""
 
     dataset: str = option("wmt14-sample", "multi30k, wmt14-sample or a directory of {train,valid,test}.{src,tgt}")
-    data: str = option("", "root of the named datasets (default: ../shared/data/mt)")
+    data: str = option(
+        "", "root of the named datasets (default: $LOTTERYFAST_DATA/mt, ../shared/data or the cache)", location=True
+    )
     vocab: int = option(32000, "joint BPE vocabulary size", min=1)
     # The network's shape: TransformerConfig's defaults (Transformer-base), flat for the CLI.
     d_model: int = option(TransformerConfig.d_model, "model width", min=1)
@@ -160,6 +163,15 @@ class TranslationTask(ModelTask):
         src, tgt = self.splits["train"]
         self.batches = make_batches(src, tgt, cfg.max_tokens)
         self.progress_units = cfg.updates
+
+    def data_fingerprint(self) -> str:
+        """SHA-256 of the sentence pairs as read: the data's identity in a run."""
+        h = hashlib.sha256()
+        for split in ("train", "valid", "test"):
+            for side in self.corpus.pairs(split):
+                h.update("\n".join(side).encode())
+                h.update(b"\0")
+        return h.hexdigest()
 
     def new_model(self) -> Transformer:
         return Transformer(len(self.vocab), self.cfg.model)
