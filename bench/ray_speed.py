@@ -12,6 +12,7 @@ Ray figures include Ray's start-up, which is also measured alone (ray.init + one
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -36,6 +37,7 @@ def ray_startup() -> float:
 
 
 def main() -> None:
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # the local cluster on the loopback interface
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tiny", action="store_true", help="tiny sizes (smoke run)")
     args = ap.parse_args()

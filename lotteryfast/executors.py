@@ -132,8 +132,11 @@ class RayExecutor:
         self.ray = ray
         try:
             if not ray.is_initialized():
+                local = not address or address == "local"
                 ray.init(
-                    address=address if address and address != "local" else None,
+                    address=None if local else address,
+                    # A new local instance serves this machine only: loopback, no open interface.
+                    _node_ip_address="127.0.0.1" if local else None,
                     runtime_env=runtime_env,
                     logging_level="ERROR",
                     log_to_driver=True,

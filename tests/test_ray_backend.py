@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+# Every node of the test clusters on the loopback interface (Ray's switch for single-machine
+# clusters): no traffic to this machine's other addresses.
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
 
