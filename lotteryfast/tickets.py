@@ -39,7 +39,7 @@ def prune_masks(
     """Prunes `fraction` of the unpruned entries by magnitude: pooled over all tensors (global, the
     paper's rule) or tensor by tensor (layerwise)."""
     names = list(weights)
-    current = [masks[n] if masks is not None else None for n in names]
+    current = [masks.get(n) if masks is not None else None for n in names]
     if layerwise:
         out = [global_magnitude_prune([weights[n]], [m], fraction)[0] for n, m in zip(names, current, strict=True)]
     else:

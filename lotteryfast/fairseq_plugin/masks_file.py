@@ -49,13 +49,38 @@ def save(path: Path, names: list[str], shapes: list[tuple[int, ...]], masks: dic
     atomic_torch_save(path, {"format": FORMAT, "names": names, "shapes": shapes, "masks": masks})
 
 
-def masks_for(params: list[torch.Tensor], path: str | Path) -> list[torch.Tensor | None]:
-    """The masks of `params` (model.parameters() order) from a masks file; ValueError naming the
-    first parameter that does not match the file."""
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+def read(path: str | Path) -> dict:
+    """A masks file's content; ValueError (one line) when `path` is missing or not a masks file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"masks file {path} not found")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a checkpoint (pickled objects) or any other file
+        kind = (
+            "a fairseq checkpoint, not a masks file" if "model" in str(err) or "Unpickl" in type(err).__name__ else err
+        )
+        raise ValueError(f"{path} is not a lotteryfast masks file ({kind})") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise ValueError(f"{path} is not a lotteryfast masks file (expected format {FORMAT})")
+    return blob
+
+
+def masks_for(params: list[torch.Tensor], path: str | Path) -> list[torch.Tensor | None]:
+    """The masks of `params` (model.parameters() order) from a masks file; ValueError naming the
+    first parameter that does not match the file. One flat parameter holding all of them (fairseq's
+    --fp16 master copy) gets one flat mask laid out by the parameters' offsets."""
+    blob = read(path)
     names, shapes, masks = blob["names"], [tuple(s) for s in blob["shapes"]], blob["masks"]
+    sizes = [int(torch.Size(s).numel()) for s in shapes]
+    if len(params) == 1 and len(names) > 1 and params[0].dim() == 1 and params[0].numel() == sum(sizes):
+        flat = torch.cat(
+            [
+                masks[n].reshape(-1).bool() if n in masks else torch.ones(k, dtype=torch.bool)
+                for n, k in zip(names, sizes, strict=True)
+            ]
+        )
+        return [flat.to(params[0].device)]
     if len(names) != len(params):
         raise ValueError(f"{path} describes {len(names)} parameters, the optimizer has {len(params)}")
     out: list[torch.Tensor | None] = []

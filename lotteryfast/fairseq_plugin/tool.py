@@ -10,6 +10,7 @@ weights set to zero and no optimizer state.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -30,14 +31,26 @@ def in_scope(name: str, scope: str) -> bool:
     return ".layers." in name and ("_attn." in name or ".fc1." in name or ".fc2." in name)
 
 
-def load_checkpoint(path: Path) -> dict:
-    """A fairseq checkpoint (its 'model' entry is the state dict)."""
+def load_checkpoint(path: Path, what: str) -> dict:
+    """A fairseq checkpoint (its 'model' entry is the state dict); ValueError naming `what`."""
     if not path.is_file():
-        raise ValueError(f"checkpoint {path} not found")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        raise ValueError(f"{what} {path} not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # not a torch file at all
+        raise ValueError(f"{what} {path} is not a fairseq checkpoint ({type(err).__name__})") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt:
-        raise ValueError(f"{path} is not a fairseq checkpoint (no 'model' entry)")
+        hint = " (a masks file?)" if isinstance(ckpt, dict) and ckpt.get("format") == masks_file.FORMAT else ""
+        raise ValueError(f"{what} {path} is not a fairseq checkpoint (no 'model' entry){hint}")
     return ckpt
+
+
+def _writable(path: Path, flag: str) -> None:
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise ValueError(f"{flag} {path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise ValueError(f"{flag} {path}: directory {parent} is not writable")
 
 
 def prune_level(
@@ -49,41 +62,73 @@ def prune_level(
     previous: Path | None = None,
     scope: str = "all",
 ) -> dict[str, float]:
-    """Writes the next level's masks and rewound checkpoint; returns counts for the log."""
+    """Writes the next level's masks and rewound checkpoint; returns counts for the log. Every
+    input is checked before anything is written (ValueError, one line). Weights pruned at earlier
+    levels stay pruned whatever `scope` this level prunes in."""
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {', '.join(SCOPES)}, got {scope!r}")
     if not 0.0 < rate < 1.0:
         raise ValueError(f"rate must be in (0, 1), got {rate}")
-    state = load_checkpoint(trained)["model"]
+    state = load_checkpoint(trained, "--trained")["model"]
     names = masks_file.parameter_entries(state)
     prunable = [n for n in names if in_scope(n, scope)]
     if not prunable:
         raise ValueError(f"no parameter of {trained} is in scope {scope!r}")
-    current = None
+    current: dict[str, torch.Tensor] = {}
     if previous is not None:
-        blob = torch.load(previous, map_location="cpu", weights_only=True)
-        if blob.get("names") != names:
-            raise ValueError(f"{previous} was made for another model than {trained}")
-        current = blob["masks"]
-    masks = prune_masks({n: state[n].float() for n in prunable}, current, rate)
-    masks_file.save(out_masks, names, [tuple(state[n].shape) for n in names], masks)
-    ckpt = load_checkpoint(rewind)
+        blob = masks_file.read(previous)
+        if blob["names"] != names:
+            raise ValueError(f"--masks {previous} was made for another model than --trained {trained}")
+        current = {n: m.bool() for n, m in blob["masks"].items()}
+        for n, m in current.items():
+            if tuple(m.shape) != tuple(state[n].shape):
+                raise ValueError(
+                    f"--masks {previous}: mask of {n} has shape {tuple(m.shape)}, the model {tuple(state[n].shape)}"
+                )
+    ckpt = load_checkpoint(rewind, "--rewind")
     rstate = ckpt["model"]
     if masks_file.parameter_entries(rstate) != names:
-        raise ValueError(f"{rewind} holds another model than {trained}")
+        raise ValueError(f"--rewind {rewind} holds another model than --trained {trained}")
+    for n in names:
+        if tuple(rstate[n].shape) != tuple(state[n].shape):
+            raise ValueError(
+                f"--rewind {rewind}: {n} has shape {tuple(rstate[n].shape)}, --trained {tuple(state[n].shape)}"
+            )
+    _writable(out_masks, "--out-masks")
+    _writable(out_checkpoint, "--out-checkpoint")
+    pruned_now = prune_masks({n: state[n].float() for n in prunable}, current, rate)
+    masks = {**{n: m for n, m in current.items() if n not in pruned_now}, **pruned_now}
     with torch.no_grad():
         for n, m in masks.items():
             for alias in masks_file.aliases(rstate, n):
                 rstate[alias].mul_(m.to(rstate[alias].dtype))
     ckpt["last_optimizer_state"] = None  # the next run resets the optimizer (--reset-optimizer)
     atomic_torch_save(out_checkpoint, ckpt)
+    try:
+        masks_file.save(out_masks, names, [tuple(state[n].shape) for n in names], masks)
+    except BaseException:
+        out_checkpoint.unlink(missing_ok=True)  # both or neither
+        raise
     total = sum(state[n].numel() for n in names)
     kept = sum(int(m.sum()) for m in masks.values()) + sum(state[n].numel() for n in names if n not in masks)
-    return {"parameters": total, "kept": kept, "fraction_pruned": 1 - kept / total}
+    in_scope_total = sum(state[n].numel() for n in prunable)
+    in_scope_kept = sum(int(masks[n].sum()) for n in prunable)
+    return {
+        "parameters": total,
+        "kept": kept,
+        "fraction_pruned": 1 - kept / total,
+        "scope_parameters": in_scope_total,
+        "scope_fraction_pruned": 1 - in_scope_kept / in_scope_total,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m lotteryfast.fairseq_plugin", description=__doc__)
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> None:  # one line, exit code 2
+            print(f"lotteryfast.fairseq_plugin: error: {message}", file=sys.stderr)
+            sys.exit(2)
+
+    ap = _Parser(prog="python -m lotteryfast.fairseq_plugin", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("prune", help="prune a trained checkpoint and rewind")
     p.add_argument("--trained", type=Path, required=True, help="checkpoint at the end of this level's training")
@@ -101,8 +146,14 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as err:
         print(f"lotteryfast.fairseq_plugin: error: {err}", file=sys.stderr)
         return 2
+    scope = (
+        ""
+        if args.scope == "all"
+        else f"; {100 * info['scope_fraction_pruned']:.2f} % of the {info['scope_parameters']:,} weights in scope "
+        f"{args.scope}"
+    )
     print(
-        f"{100 * info['fraction_pruned']:.2f} % pruned ({info['kept']:,} of {info['parameters']:,} weights kept) -> "
-        f"{args.out_masks}, {args.out_checkpoint}"
+        f"{100 * info['fraction_pruned']:.2f} % of the model pruned ({info['kept']:,} of {info['parameters']:,} "
+        f"weights kept){scope} -> {args.out_masks}, {args.out_checkpoint}"
     )
     return 0
