@@ -134,9 +134,15 @@ class Lottery:
         *,
         bar: Bar = _no_bar,
         log: Callable[[str], None] = lambda s: None,
+        tensorboard: bool | None = None,
     ):
         self.task, self.cfg, self.run_dir = task, cfg, run
         self.bar, self.log = bar, log
+        # TensorBoard event files per unit: asked for, else as the run directory says (its
+        # config.json "tensorboard", written by the CLI), else off.
+        if tensorboard is None and run is not None:
+            tensorboard = bool(run.config.get("tensorboard", False))
+        self.tensorboard = bool(tensorboard)
         self.progress_units = int(getattr(task, "progress_units", 0))  # e.g. games per member
         self._masks: dict[tuple[int, int], Masks] = {}
         self.seeds = [cfg.seed_base + i for i in range(cfg.seeds)]
@@ -273,6 +279,11 @@ class Lottery:
             "stats": result.stats,
             "finished_at": time.time(),
         }
+        if self.tensorboard and self.run_dir.writer:
+            from lotteryfast import tensorboard
+
+            where = self.run_dir.path / "tensorboard" / f"seed{seed}" / f"level{level:02d}" / kind
+            tensorboard.write_unit(where, self.run_dir.config, record, result.history)
         self.run_dir.save_json(unit / "metrics.json", record)  # written last: marks the unit finished
         self.run_dir.append_log(record)
 

@@ -96,11 +96,27 @@ def add_backend_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cpus-per-job", type=float, default=1.0, help="ray: CPUs per job (default 1)")
     g.add_argument("--gpus-per-job", type=float, default=0.0, help="ray: GPUs per job; fractions share a GPU (0.25)")
     g.add_argument(
+        "--tensorboard",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="event files per unit in RUN_DIR/tensorboard (default: on where tensorboard is installed)",
+    )
+    g.add_argument(
         "--members-per-job",
         type=int,
         help="members trained together in one job (default: local: a whole level; ray: a (seed, level)'s "
         "tickets for classic control, 1 for model tasks); never changes a result",
     )
+
+
+def tensorboard_wanted(args: argparse.Namespace) -> bool:
+    """--tensorboard/--no-tensorboard (default: on where the tensorboard package is installed);
+    ValueError when asked for without the package."""
+    from lotteryfast import tensorboard
+
+    if args.tensorboard and not tensorboard.available():
+        raise ValueError("--tensorboard needs the tensorboard package: pip install tensorboard")
+    return tensorboard.available() if args.tensorboard is None else bool(args.tensorboard)
 
 
 def make_executor(args: argparse.Namespace, roots: list[Path]):
@@ -204,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         device = distributed.init_from_env(args.device)
         writer = distributed.is_writer()
         task = spec.build(task_cfg, BuildContext(device=str(device), workdir=out, writer=writer))
-        resolved = with_data(resolved, task)
+        resolved = {**with_data(resolved, task), "tensorboard": tensorboard_wanted(args)}
         lottery_probe = Lottery(task, cfg, None)  # checks the prunable set before anything is written
         executor = make_executor(args, [out])
         run = RunDir(out, resolved, writer=writer)

@@ -75,7 +75,7 @@ class RunDir:
 
     # Keys of config.json that do not name the run (where its data is found): a rerun that gives
     # another value updates them instead of being refused.
-    VOLATILE = ("locations",)
+    VOLATILE = ("locations", "tensorboard")
 
     def _claim(self) -> None:
         cfg_path = self.path / "config.json"

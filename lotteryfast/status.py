@@ -63,8 +63,8 @@ def run_status(path: Path, now: float | None = None) -> dict[str, Any]:
     times = sorted(r["finished_at"] for r in records if "finished_at" in r)
     elapsed = (max(times) if times else now) - started if finished == total else now - started
     left = None
-    if 0 < finished < total and times:
-        per_unit = (times[-1] - started) / finished
+    if 0 < finished < total:
+        per_unit = (now - started) / finished  # throughput so far (includes the unit in flight)
         left = per_unit * (total - finished)
     latest = sorted(records, key=lambda r: r.get("finished_at", 0))[-3:]
     return {

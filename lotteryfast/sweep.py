@@ -211,7 +211,7 @@ def execute(
     from lotteryfast.experiment import with_data
     from lotteryfast.jobs import experiment_jobs
     from lotteryfast.lottery import Lottery
-    from lotteryfast.run import make_executor
+    from lotteryfast.run import make_executor, tensorboard_wanted
     from lotteryfast.runs import RunConfigMismatchError, RunDir
     from lotteryfast.runtime import keep_freed_memory
     from lotteryfast.tasks.spec import BuildContext
@@ -227,7 +227,7 @@ def execute(
             if key not in built:
                 built[key] = e["spec"].build(e["task_cfg"], BuildContext(device=args.device, workdir=e["dir"]))
             e["task_obj"] = built[key]
-            e["identity"] = with_data(e["identity"], e["task_obj"])
+            e["identity"] = {**with_data(e["identity"], e["task_obj"]), "tensorboard": tensorboard_wanted(args)}
             Lottery(e["task_obj"], e["lottery"], None)  # checks the prunable set before anything is written
         executor = make_executor(args, [sweep_dir])
         RunDir(sweep_dir, identity)

@@ -167,16 +167,22 @@ class AtariTask(ModelTask):
         gen = torch.Generator().manual_seed(int(member.seed))
         episodes: deque[float] = deque(maxlen=cfg.last_episodes)
         reset, curve, batches, stats = member.late_reset(lambda: self.snapshot(model)), [], 0, {}
+        history: list[dict[str, float]] = []
+        epoch_sums: dict[str, float] = {}
         total = cfg.epochs * cfg.batches_per_epoch
         source = self._async_batches if cfg.actor_batch else self._round_batches
         batches_of_rollouts = source(model, int(member.seed), gen, episodes)
         for batch in batches_of_rollouts:
             stats = self.update(model, opt, batch)
+            for k, v in stats.items():
+                epoch_sums[k] = epoch_sums.get(k, 0.0) + v
             batches += 1
             if progress is not None:
                 progress.update(1)
             if batches % cfg.batches_per_epoch == 0:
                 curve.append(_mean(episodes))
+                history.append({k: v / cfg.batches_per_epoch for k, v in epoch_sums.items()})
+                epoch_sums = {}
                 reset.progress(epochs=batches // cfg.batches_per_epoch)
             reset.progress(updates=batches)
             if batches >= total:
@@ -187,6 +193,7 @@ class AtariTask(ModelTask):
             trained=self.snapshot(model),
             rewind=reset.weights,
             curve=curve,
+            history=history,
             stats={"episodes": len(episodes), "batches": batches, **{f"last_{k}": v for k, v in stats.items()}},
         )
 

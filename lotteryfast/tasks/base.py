@@ -64,6 +64,7 @@ class MemberResult:
     rewind: Params | None = None
     curve: list[float] = field(default_factory=list)  # the metric per epoch
     stats: dict[str, float] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)  # training statistics per epoch (TensorBoard)
 
 
 class Task(Protocol):

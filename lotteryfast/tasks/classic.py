@@ -66,6 +66,9 @@ PRESETS: dict[str, dict[str, Preset]] = {
 }
 
 
+_STATS = ("loss", "value_loss", "entropy", "policy_loss")
+
+
 def _layer_sizes(cfg: ClassicConfig, obs_dim: int) -> list[tuple[str, int, int]]:
     sizes = [obs_dim, *cfg.hidden]
     return [(f"fc{i}", sizes[i], sizes[i + 1]) for i in range(len(cfg.hidden))]
@@ -148,6 +151,8 @@ class ClassicControlTask:
         ]
         updates, env_steps = 0, 0
         finished_at = [(0, 0)] * n  # (updates, env steps) of each member when it finished
+        history: list[list[dict[str, float]]] = [[] for _ in members]
+        sums = [[0.0] * 5 for _ in members]  # loss, value loss, entropy, policy loss, updates
         obs = env.reset()
         active = torch.ones(n, dtype=torch.bool)
         while bool(active.any()):
@@ -187,6 +192,17 @@ class ClassicControlTask:
             opt.step()
             updates += 1
             games = torch.tensor([len(e) for e in episodes])
+            with torch.no_grad():  # per-member training statistics, averaged per epoch (TensorBoard)
+                terms = torch.stack(
+                    [loss_m, adv.pow(2).mean(dim=1), entropy.mean(dim=1), -(taken * adv).mean(dim=1)]
+                ).T.tolist()
+            for i in torch.nonzero(active).flatten().tolist():
+                sums[i] = [a + b for a, b in zip(sums[i][:4], terms[i], strict=True)] + [sums[i][4] + 1]
+                crossed = min(int(games[i]) // cfg.games_per_epoch, cfg.epochs) - len(history[i])
+                if crossed > 0:  # an update may finish the games of several (short) epochs
+                    mean = {k: v / sums[i][4] for k, v in zip(_STATS, sums[i][:4], strict=True)}
+                    history[i] += [mean] * crossed
+                    sums[i] = [0.0] * 5
             for i, reset in enumerate(resets):
                 reset.progress(epochs=float(games[i]) / cfg.games_per_epoch, updates=updates)
             for i in torch.nonzero(active & (games >= target)).flatten().tolist():
@@ -208,6 +224,7 @@ class ClassicControlTask:
                     rewind=resets[i].weights,
                     curve=curve,
                     stats={"updates": finished_at[i][0], "env_steps": finished_at[i][1]},
+                    history=history[i],
                 )
             )
         return results

@@ -142,9 +142,11 @@ class LSTMLanguageModelTask(ModelTask):
         net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
         gen = torch.Generator(device="cpu").manual_seed(int(member.seed))  # dropout masks per member
         reset, updates, curve = member.late_reset(lambda: self.snapshot(model)), 0, []
+        history: list[dict[str, float]] = []
         for epoch in range(cfg.epochs):
             model.train()
             hidden = None
+            loss_sum = torch.zeros((), device=self.device)
             for b in range(self.batches_per_epoch):
                 i = b * cfg.bptt
                 seq = min(cfg.bptt, self.train_data.size(0) - 1 - i)
@@ -158,12 +160,21 @@ class LSTMLanguageModelTask(ModelTask):
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                 opt.step()
+                loss_sum += loss.detach()
                 updates += 1
                 reset.progress(updates=updates)
                 if progress is not None:
                     progress.update(1)
             reset.progress(epochs=epoch + 1)
             curve.append(self.evaluate(model, self.corpus.valid))
+            train_loss = float(loss_sum) / max(self.batches_per_epoch, 1)
+            history.append(
+                {
+                    "loss": train_loss,
+                    "perplexity": math.exp(min(train_loss, 50.0)),
+                    "valid_perplexity": math.exp(min(curve[-1], 50.0)),
+                }
+            )
         test = self.evaluate(model, self.corpus.test)
         return MemberResult(
             metric=test,
@@ -171,6 +182,7 @@ class LSTMLanguageModelTask(ModelTask):
             rewind=reset.weights,
             curve=curve,
             stats={"updates": updates, "valid_log_ppl": curve[-1] if curve else math.nan},
+            history=history,
         )
 
     @torch.no_grad()

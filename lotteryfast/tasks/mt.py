@@ -248,6 +248,10 @@ class TranslationTask(ModelTask):
             trained=final,
             rewind=reset.weights,
             curve=[],
+            history=[
+                {"loss": sum(chunk) / len(chunk)}
+                for chunk in (losses[i : i + cfg.save_every] for i in range(0, len(losses), cfg.save_every))
+            ],
             stats={
                 "updates": cfg.updates,
                 "epochs": epoch + position / max(len(order), 1),

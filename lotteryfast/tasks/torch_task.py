@@ -122,16 +122,20 @@ class TorchTask(ModelTask):
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
         curve: list[float] = []
         stats: dict[str, float] = {}
+        history: list[dict[str, float]] = []
         try:
             with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(int(member.seed))  # dropout and any code on torch's global RNG
                 for epoch in range(self.epochs):
                     model.train()
                     out = self._train_epoch(model, opt, epoch, generator)
-                    if isinstance(out, dict):
-                        stats.update({f"train_{k}": float(v) for k, v in out.items()})
-                    elif out is not None:
-                        stats["train_loss"] = float(out)
+                    epoch_stats = (
+                        {k: float(v) for k, v in out.items()}
+                        if isinstance(out, dict)
+                        else ({} if out is None else {"loss": float(out)})
+                    )
+                    history.append(epoch_stats)
+                    stats.update({f"train_{k}": v for k, v in epoch_stats.items()})
                     reset.progress(epochs=epoch + 1, updates=updates)
                     curve.append(self._metric(model))
                     if progress is not None:
@@ -140,7 +144,12 @@ class TorchTask(ModelTask):
             hook.remove()
         stats["updates"] = updates
         return MemberResult(
-            metric=curve[-1], trained=self.snapshot(model), rewind=reset.weights, curve=curve, stats=stats
+            metric=curve[-1],
+            trained=self.snapshot(model),
+            rewind=reset.weights,
+            curve=curve,
+            stats=stats,
+            history=history,
         )
 
     def _metric(self, model: nn.Module) -> float:
