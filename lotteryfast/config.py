@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import sys
 import types
 import typing
 from collections.abc import Sequence
@@ -167,6 +168,15 @@ def _check_field(owner: str, f: dataclasses.Field, tp: Any, value: Any, cfg: Any
 
 
 # --- the command line ---------------------------------------------------------------------------
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are one line on stderr, '<prog>: error: ...', exit code 2."""
+
+    def error(self, message: str) -> None:
+        name = (self.prog or "lotteryfast").replace("python -m ", "").split()[0]
+        print(f"{name}: error: {message}", file=sys.stderr)
+        sys.exit(2)
 
 
 def _flag(f: dataclasses.Field) -> str:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from lotteryfast import report as rep
-from lotteryfast.config import add_flags, apply_flags
+from lotteryfast.config import OneLineParser, add_flags, apply_flags
 
 LATE, INIT = "iterative, late reset", "iterative, reset to init"
 OS_LATE, OS_INIT = "one-shot, late reset", "one-shot, reset to init"
@@ -274,7 +274,7 @@ VARIANT_STYLE = ("tab:purple", "tab:orange", "tab:brown", "tab:olive")
 def draw(fig: Figure, panels: dict[str, dict[str, rep.Run]], out: Path) -> Path:
     """The figure like the paper's: a panel per game or model; WT blue, RT red, RP green (main
     variant), the other variants' WT as labelled lines, dense as a gray band; mean ± std over seeds."""
-    from lotteryfast.plot import COLORS, _pyplot
+    from lotteryfast.plot import COLORS, _pyplot, draw_curve
 
     plt = _pyplot()
     n = len(fig.panels)
@@ -304,18 +304,8 @@ def draw(fig: Figure, panels: dict[str, dict[str, rep.Run]], out: Path) -> Path:
                 vals = list(r.values(lv, kind).values())
                 if vals:
                     pts.append((100 * r.fraction(lv), *rep.mean_std(vals)))
-            if len(pts) < 2:
-                return
-            x, m, s = zip(*pts, strict=True)
-            ax.plot(x, m, style, color=color, ms=3, lw=1.4, label=label)
-            ax.fill_between(
-                x,
-                [a - b for a, b in zip(m, s, strict=True)],
-                [a + b for a, b in zip(m, s, strict=True)],
-                color=color,
-                alpha=0.15,
-                lw=0,
-            )
+            if len(pts) >= 2:
+                draw_curve(ax, pts, color, label, style)
 
         for kind, (color, label) in COLORS.items():
             curve(run, kind, color, label + ("" if len(fig.variants) == 1 else f" ({main})"))
@@ -337,12 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     from lotteryfast.lottery import LotteryConfig
     from lotteryfast.run import add_backend_flags
 
-    class _Parser(argparse.ArgumentParser):
-        def error(self, message: str) -> None:
-            print(f"lotteryfast.figure: error: {message}", file=sys.stderr)
-            sys.exit(2)
-
-    p = _Parser(
+    p = OneLineParser(
         prog="python -m lotteryfast.figure", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("name", help=f"one of: {', '.join(FIGURES)}")

@@ -27,6 +27,20 @@ def _pyplot():
     return plt
 
 
+def draw_curve(ax, points: list[tuple[float, float, float]], color: str, label: str, style: str = "-o") -> None:
+    """A mean line with a ± std band through (x, mean, std) points."""
+    x, m, s = zip(*points, strict=True)
+    ax.plot(x, m, style, color=color, ms=3, lw=1.5, label=label)
+    ax.fill_between(
+        x,
+        [a - b for a, b in zip(m, s, strict=True)],
+        [a + b for a, b in zip(m, s, strict=True)],
+        color=color,
+        alpha=0.18,
+        lw=0,
+    )
+
+
 def draw_run(ax, run_dir: str | Path, title: str | None = None) -> None:
     """Draws one run directory's summary.json on matplotlib axes `ax`."""
     run_dir = Path(run_dir)
@@ -44,18 +58,7 @@ def draw_run(ax, run_dir: str | Path, title: str | None = None) -> None:
             pts = [dense[0], *pts]  # both curves start at the dense network
         if len(pts) < 2:
             continue
-        x = [100 * r["fraction_pruned"] for r in pts]
-        m = [r["mean"] for r in pts]
-        s = [r["std"] for r in pts]
-        ax.plot(x, m, "-o", color=color, ms=3, lw=1.5, label=label)
-        ax.fill_between(
-            x,
-            [a - b for a, b in zip(m, s, strict=True)],
-            [a + b for a, b in zip(m, s, strict=True)],
-            color=color,
-            alpha=0.2,
-            lw=0,
-        )
+        draw_curve(ax, [(100 * r["fraction_pruned"], r["mean"], r["std"]) for r in pts], color, label)
     ax.set_xlabel("weights pruned (%)")
     ax.set_ylabel(summary["metric"])
     ax.set_title(

@@ -20,15 +20,9 @@ from pathlib import Path
 
 import torch
 
-from lotteryfast.config import add_flags, apply_flags
+from lotteryfast.config import OneLineParser, add_flags, apply_flags
 
 DEFAULT_TASK = "cartpole"
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit code 2
-        print(f"lotteryfast.run: error: {message}", file=sys.stderr)
-        sys.exit(2)
 
 
 def _task_name(argv: list[str]) -> str:
@@ -46,7 +40,7 @@ def build_parser(spec=None, preset: str | None = None) -> argparse.ArgumentParse
     spec = spec or find_task(DEFAULT_TASK)
     shown = spec.presets.get(preset or spec.default_preset, spec.presets[spec.default_preset])
     tasks = ", ".join([*BUILTIN, *entry_point_tasks()])
-    p = _Parser(
+    p = OneLineParser(
         prog="python -m lotteryfast.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument(

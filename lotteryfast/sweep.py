@@ -23,13 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lotteryfast.config import add_flags, apply_flags, leaf_fields, parse_value, with_field
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit code 2
-        print(f"lotteryfast.sweep: error: {message}", file=sys.stderr)
-        sys.exit(2)
+from lotteryfast.config import OneLineParser, add_flags, apply_flags, leaf_fields, parse_value, with_field
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     from lotteryfast.lottery import LotteryConfig
     from lotteryfast.run import add_backend_flags
 
-    p = _Parser(
+    p = OneLineParser(
         prog="python -m lotteryfast.sweep", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("tasks", help="comma list of tasks, e.g. cartpole,acrobot,lunarlander")

@@ -44,16 +44,21 @@ def load(path: Path):
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
-def test_masked_adam_in_fairseq_train_with_prune_and_rewind(tmp_path):
+def binarize(tmp_path: Path) -> None:
+    """A synthetic parallel corpus, binarized by fairseq-preprocess into tmp_path/bin."""
     raw = tmp_path / "raw"
     raw.mkdir()
     write_dir(raw, synthetic_corpus(300))
     fairseq(
         "fairseq_cli.preprocess",
         *["--source-lang", "src", "--target-lang", "tgt", "--trainpref", "raw/train", "--validpref", "raw/valid"],
-        *["--destdir", "bin", "--joined-dictionary", "--workers", "1"],
+        *["--testpref", "raw/test", "--destdir", "bin", "--joined-dictionary", "--workers", "1"],
         cwd=tmp_path,
     )
+
+
+def test_masked_adam_in_fairseq_train_with_prune_and_rewind(tmp_path):
+    binarize(tmp_path)
     fairseq(
         "fairseq_cli.train",
         "bin",
@@ -132,15 +137,7 @@ def _one_line_failure(done: subprocess.CompletedProcess, needle: str) -> None:
 
 
 def test_levels_scopes_resume_bad_inputs_and_decoding(tmp_path, capsys):
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    write_dir(raw, synthetic_corpus(300))
-    fairseq(
-        "fairseq_cli.preprocess",
-        *["--source-lang", "src", "--target-lang", "tgt", "--trainpref", "raw/train", "--validpref", "raw/valid"],
-        *["--testpref", "raw/test", "--destdir", "bin", "--joined-dictionary", "--workers", "1"],
-        cwd=tmp_path,
-    )
+    binarize(tmp_path)
     assert _train(tmp_path, "--max-update", "6", "--save-dir", "c1").returncode == 0
     trained, rewind = tmp_path / "c1" / "checkpoint_last.pt", tmp_path / "c1" / "checkpoint1.pt"
     out = lambda name: str(tmp_path / name)  # noqa: E731

@@ -9,13 +9,13 @@ weights set to zero and no optimizer state.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
 
 import torch
 
+from lotteryfast.config import OneLineParser
 from lotteryfast.fairseq_plugin import masks_file
 from lotteryfast.runs import atomic_torch_save
 from lotteryfast.tickets import prune_masks
@@ -123,12 +123,7 @@ def prune_level(
 
 
 def main(argv: list[str] | None = None) -> int:
-    class _Parser(argparse.ArgumentParser):
-        def error(self, message: str) -> None:  # one line, exit code 2
-            print(f"lotteryfast.fairseq_plugin: error: {message}", file=sys.stderr)
-            sys.exit(2)
-
-    ap = _Parser(prog="python -m lotteryfast.fairseq_plugin", description=__doc__)
+    ap = OneLineParser(prog="python -m lotteryfast.fairseq_plugin", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("prune", help="prune a trained checkpoint and rewind")
     p.add_argument("--trained", type=Path, required=True, help="checkpoint at the end of this level's training")
