@@ -113,8 +113,11 @@ def log_event(run_dir: str | Path, job: Job, event: str, **extra: Any) -> None:
 
 
 def run_job(lottery: Any, job: Job, **where: Any) -> None:
-    """Runs one job on `lottery` (the experiment of ``job.run_dir``), logging its start and end."""
-    log_event(job.run_dir, job, "start", **where)
+    """Runs one job on `lottery` (the experiment of ``job.run_dir``), logging its start and end
+    (by the process that writes the run directory: rank 0 under torchrun)."""
+    writes = getattr(lottery.run_dir, "writer", True)
+    if writes:
+        log_event(job.run_dir, job, "start", **where)
     if job.kind == "masks":
         for seed, _ in job.units:
             lottery.masks(seed, job.level)
@@ -122,7 +125,8 @@ def run_job(lottery: Any, job: Job, **where: Any) -> None:
         lottery.train_units(job.level, list(job.units))
     else:
         raise ValueError(f"unknown job kind {job.kind!r}")
-    log_event(job.run_dir, job, "end", **where)
+    if writes:
+        log_event(job.run_dir, job, "end", **where)
 
 
 # --- a worker's view: the experiment rebuilt from its run directory ----------------------------
