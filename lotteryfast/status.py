@@ -59,13 +59,20 @@ def run_status(path: Path, now: float | None = None) -> dict[str, Any]:
         levels.append({"level": level, "finished": done, "total": len(expected)})
     finished = sum(lv["finished"] for lv in levels)
     total = sum(lv["total"] for lv in levels)
-    started = (path / "config.json").stat().st_mtime
+    events = _events(path)
     times = sorted(r["finished_at"] for r in records if "finished_at" in r)
-    elapsed = (max(times) if times else now) - started if finished == total else now - started
+    started = min([e["time"] for e in events] + times[:1] + [(path / "config.json").stat().st_mtime])
+    end = max(times) if finished == total and times else now
+    # The rate of the current session (the driver process that logged last): a resumed run's idle
+    # gap does not count.
+    session = [e for e in events if e.get("pid") == events[-1].get("pid")] if events else []
+    since = session[0]["time"] if session else started
+    done_now = sum(1 for t in times if t >= since)
     left = None
     if 0 < finished < total:
-        per_unit = (now - started) / finished  # throughput so far (includes the unit in flight)
-        left = per_unit * (total - finished)
+        rate_units, rate_time = (done_now, now - since) if done_now else (finished, now - started)
+        left = rate_time / max(rate_units, 1) * (total - finished) if rate_units else None
+    elapsed = end - started
     latest = sorted(records, key=lambda r: r.get("finished_at", 0))[-3:]
     return {
         "path": str(path),
@@ -80,6 +87,17 @@ def run_status(path: Path, now: float | None = None) -> dict[str, Any]:
             {k: r.get(k) for k in ("seed", "level", "kind", "metric", "metric_name", "fraction_pruned")} for r in latest
         ],
     }
+
+
+def _events(path: Path) -> list[dict[str, Any]]:
+    """The run's jobs.jsonl records (which job started or ended when), oldest first."""
+    out = []
+    log = path / "jobs.jsonl"
+    if log.is_file():
+        for line in log.read_text().splitlines():
+            with contextlib.suppress(ValueError):
+                out.append(json.loads(line))
+    return out
 
 
 def _duration(seconds: float | None) -> str:
