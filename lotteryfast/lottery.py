@@ -27,6 +27,7 @@ import torch
 from lotteryfast import distributed
 from lotteryfast.config import Config, option
 from lotteryfast.runs import RunDir
+from lotteryfast.stats import mean_std
 from lotteryfast.tasks.base import Member, MemberResult, Params, Task
 from lotteryfast.tickets import (
     Masks,
@@ -300,16 +301,9 @@ class Lottery:
                 if not recs:
                     continue
                 values = [r["metric"] for r in recs]
-                rows.append(
-                    LevelSummary(
-                        level,
-                        kind,
-                        statistics.fmean(r["fraction_pruned"] for r in recs),
-                        statistics.fmean(values),
-                        statistics.stdev(values) if len(values) > 1 else 0.0,
-                        values,
-                    )
-                )
+                mean, std = mean_std(values)
+                fraction = statistics.fmean(r["fraction_pruned"] for r in recs)
+                rows.append(LevelSummary(level, kind, fraction, mean, std, values))
         self.run_dir.save_json(
             self.run_dir.path / "summary.json",
             {

@@ -25,7 +25,7 @@ def t975(df: int) -> float:
 def mean_ci(values: Sequence[float]) -> tuple[float, float, float]:
     """(mean, lower, upper) of a 95 % t confidence interval of the mean; one value: (v, -inf, inf)."""
     n = len(values)
-    if n == 0:
+    if n == 0 or any(math.isnan(v) for v in values):
         return math.nan, math.nan, math.nan
     m = statistics.fmean(values)
     if n == 1:
@@ -35,7 +35,8 @@ def mean_ci(values: Sequence[float]) -> tuple[float, float, float]:
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for one value)."""
-    if not values:
+    """Mean and sample standard deviation (0 for one value; NaN when a value is NaN, e.g. a
+    ticket that finished no episode)."""
+    if not values or any(math.isnan(v) for v in values):
         return math.nan, math.nan
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0

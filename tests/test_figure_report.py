@@ -164,3 +164,16 @@ def test_tiny_figures_run_resume_and_share_runs(tmp_path):
     assert report_main([str(out / "fig3")]) == 0  # the report command judges the figure's claims
     claims = [c["claim"] for c in json.loads((out / "fig3" / "report.json").read_text())["claims"]]
     assert "Late resetting improves winning tickets" in claims
+
+
+def test_nan_metrics_give_nan_statistics_and_an_inconclusive_verdict(tmp_path):
+    """A ticket that finished no episode scores NaN: statistics say NaN, verdicts stay inconclusive."""
+    from lotteryfast.stats import mean_std
+
+    assert all(math.isnan(x) for x in mean_ci([1.0, math.nan, 2.0]))
+    assert all(math.isnan(x) for x in mean_std([1.0, math.nan]))
+    vals = values([2.0, 2.5, 3.0])
+    vals[(1, 3, "rt")] = math.nan
+    run = rep.load_run(fake_run(tmp_path / "n", vals))
+    d = rep.level_rows(run)[3]["wt_minus_rt"]
+    assert math.isnan(d["mean"]) and rep.better_verdict(d) == "inconclusive"
