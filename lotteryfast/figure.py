@@ -253,7 +253,8 @@ def runs_of(fig_dir: Path) -> tuple[Figure, dict[str, dict[str, rep.Run]]]:
     """The figure of a figure directory and its runs, panel -> variant -> Run."""
     info = json.loads((fig_dir / "figure.json").read_text())
     fig = FIGURES[info["figure"]]
-    panels: dict[str, dict[str, rep.Run]] = {}
+    # Every panel of the figure, run or not: a claim about "all games" is not judged on a subset.
+    panels: dict[str, dict[str, rep.Run]] = {title: {} for title, _, _ in fig.panels}
     for key, name in info["runs"].items():
         panel, variant = key.split("|", 1)
         run = rep.load_run(fig_dir.parent / "runs" / name)

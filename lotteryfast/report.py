@@ -270,6 +270,9 @@ def claim_variant_better(text: str, panels: dict[str, dict[str, Run]], better: s
             d = paired(a, "wt", b, "wt", [lv for lv in high_levels(a) if lv in b.levels()])
             numbers[panel] = d
             parts.append(better_verdict(d))
+        else:  # a panel not run (or a variant missing): the claim is not judged on a subset
+            numbers[panel] = "missing"
+            parts.append("inconclusive")
     rule = RULE_BETTER + f"; WT of '{better}' minus WT of '{worse}', paired by seed; every panel must agree"
     return Verdict(text, combine(parts), rule, numbers)
 
