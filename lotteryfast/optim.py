@@ -226,7 +226,7 @@ class _MaskedOptimizer(Optimizer):
 
     def _check_group(self, group: dict, index: int | None = None) -> None:
         """Rejects options of torch's optimizers that these kernels do not implement (ValueError
-        naming the option and its value) and float64 or other unsupported params."""
+        naming the option and its value) and a multi-element tensor lr."""
         for option, allowed in self._NO_OP_OPTIONS.items():
             if option in group and not any(group[option] is a or group[option] == a for a in allowed):
                 raise ValueError(
@@ -357,7 +357,6 @@ class MaskedAdam(_MaskedOptimizer):
             fused=fused,
             decoupled_weight_decay=decoupled_weight_decay,
         )
-        self._check_group(defaults)
         super().__init__(params, masks, defaults)
 
     def _state_keys(self, group: dict) -> list[str]:
@@ -425,7 +424,6 @@ class MaskedRMSprop(_MaskedOptimizer):
             maximize=maximize,
             differentiable=differentiable,
         )
-        self._check_group(defaults)
         super().__init__(params, masks, defaults)
 
     def _state_keys(self, group: dict) -> list[str]:

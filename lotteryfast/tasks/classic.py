@@ -152,7 +152,8 @@ class ClassicControlTask:
         updates, env_steps = 0, 0
         finished_at = [(0, 0)] * n  # (updates, env steps) of each member when it finished
         history: list[list[dict[str, float]]] = [[] for _ in members]
-        sums = [[0.0] * 5 for _ in members]  # loss, value loss, entropy, policy loss, updates
+        sums = torch.zeros(n, len(_STATS), device=dev)  # per member since its last epoch: _STATS summed
+        counts = torch.zeros(n, dtype=torch.int64, device=dev)  # ... over this many updates
         obs = env.reset()
         active = torch.ones(n, dtype=torch.bool)
         while bool(active.any()):
@@ -192,17 +193,19 @@ class ClassicControlTask:
             opt.step()
             updates += 1
             games = torch.tensor([len(e) for e in episodes])
-            with torch.no_grad():  # per-member training statistics, averaged per epoch (TensorBoard)
+            with torch.no_grad():  # per-member training statistics, summed on the device, read per epoch
                 terms = torch.stack(
-                    [loss_m, adv.pow(2).mean(dim=1), entropy.mean(dim=1), -(taken * adv).mean(dim=1)]
-                ).T.tolist()
+                    [loss_m, adv.pow(2).mean(dim=1), entropy.mean(dim=1), -(taken * adv).mean(dim=1)], dim=1
+                )
+                on = active.to(dev)
+                sums += terms * on.unsqueeze(1)
+                counts += on
             for i in torch.nonzero(active).flatten().tolist():
-                sums[i] = [a + b for a, b in zip(sums[i][:4], terms[i], strict=True)] + [sums[i][4] + 1]
                 crossed = min(int(games[i]) // cfg.games_per_epoch, cfg.epochs) - len(history[i])
                 if crossed > 0:  # an update may finish the games of several (short) epochs
-                    mean = {k: v / sums[i][4] for k, v in zip(_STATS, sums[i][:4], strict=True)}
+                    mean = dict(zip(_STATS, (sums[i] / counts[i]).tolist(), strict=True))
                     history[i] += [mean] * crossed
-                    sums[i] = [0.0] * 5
+                    sums[i], counts[i] = 0.0, 0
             for i, reset in enumerate(resets):
                 reset.progress(epochs=float(games[i]) / cfg.games_per_epoch, updates=updates)
             for i in torch.nonzero(active & (games >= target)).flatten().tolist():
