@@ -31,7 +31,7 @@ def test_cartpole_units_write_curves_losses_and_hparams(tmp_path):
         for tag in ("train/loss", "train/entropy", "train/value_loss", "train/policy_loss"):
             assert len(acc.Scalars(tag)) == 3, tag
         assert acc.Scalars("final/reward")[0].value == pytest.approx(record["metric"])
-        assert "hparams" in acc.PluginTagToContent("hparams") or acc.PluginTagToContent("hparams")
+        assert acc.PluginTagToContent("hparams")  # the HPARAMS summaries are there (KeyError otherwise)
     assert json.loads((out / "config.json").read_text())["tensorboard"] is True
 
 
