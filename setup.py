@@ -73,7 +73,20 @@ def ale_extension():
     )
 
 
+def box2d_extension():
+    """lotteryfast._box2d: LunarLander-v2 in C++ on the vendored Box2D 2.3.2 (third_party/box2d).
+    Plain IEEE float arithmetic (no -ffast-math, no FMA contraction) keeps it bit-identical to
+    gymnasium's pybox2d build."""
+    return CppExtension(
+        "lotteryfast._box2d",
+        ["csrc/box2d/lunar_lander.cpp", "csrc/box2d/bindings.cpp", *sorted(glob("third_party/box2d/Box2D/**/*.cpp", recursive=True))],
+        include_dirs=[os.path.join(os.path.dirname(os.path.abspath(__file__)), "third_party", "box2d")],
+        extra_compile_args={"cxx": ["-O2", "-fopenmp", "-ffp-contract=off", "-fvisibility=hidden", "-Wno-unused"]},
+        extra_link_args=["-fopenmp"],
+    )
+
+
 setup(
-    ext_modules=[e for e in (extension(), ale_extension()) if e is not None],
+    ext_modules=[e for e in (extension(), ale_extension(), box2d_extension()) if e is not None],
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
 )

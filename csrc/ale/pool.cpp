@@ -41,15 +41,6 @@ std::vector<std::vector<Tap>> area_taps(int in, int out) {
 
 }  // namespace
 
-uint64_t SplitMix64::next() {
-  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-uint64_t mix(uint64_t seed, uint64_t id) { return SplitMix64{seed + 0x9e3779b97f4a7c15ull * id}.next(); }
-
 struct AtariPool::Env {
   ale::ALEInterface ale;
   std::vector<ale::Action> actions;

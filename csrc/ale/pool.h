@@ -22,15 +22,14 @@
 #include <thread>
 #include <vector>
 
+#include "../common/splitmix.h"
+
 namespace lf::atari {
 
 // Seeds: environment i of a pool seeded s runs ALE with random_seed = mix(s, i) & 0x7fffffff and
 // draws its no-op counts (1 + next() % noop_max) from SplitMix64{mix(s ^ kNoopStream, i)}.
-struct SplitMix64 {
-  uint64_t state;
-  uint64_t next();
-};
-uint64_t mix(uint64_t seed, uint64_t id);
+using lf::SplitMix64;
+using lf::mix;
 constexpr uint64_t kNoopStream = 0x5bd1e995ull;
 
 struct Preprocessing {
