@@ -79,7 +79,11 @@ def box2d_extension():
     gymnasium's pybox2d build."""
     return CppExtension(
         "lotteryfast._box2d",
-        ["csrc/box2d/lunar_lander.cpp", "csrc/box2d/bindings.cpp", *sorted(glob("third_party/box2d/Box2D/**/*.cpp", recursive=True))],
+        [
+            "csrc/box2d/lunar_lander.cpp",
+            "csrc/box2d/bindings.cpp",
+            *sorted(glob("third_party/box2d/Box2D/**/*.cpp", recursive=True)),
+        ],
         include_dirs=[os.path.join(os.path.dirname(os.path.abspath(__file__)), "third_party", "box2d")],
         extra_compile_args={"cxx": ["-O2", "-fopenmp", "-ffp-contract=off", "-fvisibility=hidden", "-Wno-unused"]},
         extra_link_args=["-fopenmp"],

@@ -38,7 +38,7 @@ ABLATIONS = (
     (OS_INIT, {"one_shot": True, "reset": "init"}),
 )
 ATARI_GAMES = ("Assault", "Berzerk", "Breakout", "Centipede", "Kangaroo", "Krull", "Qbert", "Seaquest", "SpaceInvaders")
-CLASSIC = (("CartPole-v0", "cartpole", {}), ("Acrobot-v1", "acrobot", {}), ("LunarLander", "lunarlander", {}))
+CLASSIC = (("CartPole-v0", "cartpole", {}), ("Acrobot-v1", "acrobot", {}), ("LunarLander-v2", "lunarlander", {}))
 
 # Tiny sizes per task for smoke runs (--tiny): (task config fields, lottery fields).
 TINY: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {

@@ -6,8 +6,10 @@ other members share the batch. Episodes reset in the same step they end (the obs
 for a finished environment is the first of its next episode).
 
 CartPole and Acrobot run vectorized in NumPy (gymnasium's dynamics, float64 state, tested step
-for step against gymnasium). Other gymnasium environments (LunarLander: Box2D) go through
-:class:`GymBatch`, which steps the gymnasium environments one by one.
+for step against gymnasium). LunarLander-v2, the paper's, runs in C++ on Box2D
+(:class:`LunarLanderBatch`, ``lotteryfast._box2d``: gymnasium's dynamics bit for bit, OpenMP
+threads). Any other gymnasium id (LunarLander-v3 included) goes through :class:`GymBatch`, which
+steps the gymnasium environments one by one.
 """
 
 from __future__ import annotations
@@ -227,8 +229,46 @@ class GymBatch:
         return StepResult(as_t(obs), as_t(reward), as_t(done), as_t(ep_return))
 
 
+class LunarLanderBatch:
+    """LunarLander-v2 (discrete, no wind: the paper's) for [members, envs], stepped in C++ on
+    Box2D by ``lotteryfast._box2d`` on `threads` OpenMP threads (0: OpenMP's default). Environment
+    e of member m draws its terrain, initial push and engine dispersion from its own SplitMix64
+    stream seeded (seeds[m], e), so results depend on neither the other members nor the threads.
+    Episodes end at 1,000 steps as gymnasium's time limit ends them."""
+
+    obs_dim = 8
+    n_actions = 4
+
+    def __init__(
+        self, members: int, envs: int, seeds: list[int], max_steps: int = 1000, threads: int = 0, device: str = "cpu"
+    ):
+        from lotteryfast import _box2d
+
+        if len(seeds) != members:
+            raise ValueError(f"need one seed per member: got {len(seeds)} seeds for {members} members")
+        self.members, self.envs, self.device = members, envs, torch.device(device)
+        self.pool = _box2d.LunarLanderPool([int(s) % 2**64 for s in seeds], envs, max_steps, threads)
+
+    def reset(self) -> torch.Tensor:
+        """Starts every environment anew; returns observations [members, envs, 8]."""
+        return torch.from_numpy(self.pool.reset()).to(self.device)
+
+    def step(self, action: torch.Tensor) -> StepResult:
+        """Applies actions [members, envs] (0 noop, 1 left, 2 main, 3 right engine); finished
+        episodes restart in the same step."""
+        obs, reward, terminated, truncated, episode_return = self.pool.step(action.detach().cpu().numpy())
+        as_t = lambda v: torch.from_numpy(v).to(self.device)  # noqa: E731
+        done = (terminated | truncated).astype(bool)
+        return StepResult(
+            as_t(obs), as_t(reward.astype(np.float32)), as_t(done), as_t(episode_return.astype(np.float32))
+        )
+
+
 def make_batch(env_id: str, members: int, envs: int, seeds: list[int], device: str = "cpu"):
-    """The fastest batched implementation of `env_id` (CartPole in torch, others via gymnasium)."""
+    """The fastest batched implementation of `env_id`: CartPole and Acrobot in NumPy,
+    LunarLander-v2 in C++ on Box2D, any other gymnasium id (LunarLander-v3 included) via gymnasium."""
+    if env_id == "LunarLander-v2":
+        return LunarLanderBatch(members, envs, seeds, device=device)
     if env_id in ("CartPole-v0", "CartPole-v1"):
         return CartPoleBatch(members, envs, seeds, max_steps=200 if env_id.endswith("v0") else 500, device=device)
     if env_id == "Acrobot-v1":

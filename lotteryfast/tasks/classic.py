@@ -26,7 +26,10 @@ from lotteryfast.tasks.spec import Preset
 class ClassicConfig(Config):
     """Hyper-parameters (defaults: the paper's, Table 1 and §3.2.3)."""
 
-    env_id: str = option("CartPole-v0", "the environment (CartPole, Acrobot: batched in torch; others: gymnasium)")
+    env_id: str = option(
+        "CartPole-v0",
+        "the environment (CartPole, Acrobot: batched in NumPy; LunarLander-v2: C++ on Box2D; other ids: gymnasium)",
+    )
     hidden: tuple[int, ...] = option((128, 128, 128), "hidden layer widths of the MLP", min=1)
     envs: int = option(32, "environments per member (the paper's game threads)", min=1)
     rollout: int = option(4, "steps per environment per update (32 x 4 = 128 steps a batch)", min=1)
@@ -47,8 +50,9 @@ QUICK_LOTTERY = LotteryConfig(seeds=3, levels=10, rate=0.35, reset="epoch:1")
 _PAPER = {
     "cartpole": ClassicConfig("CartPole-v0", (128, 128, 128), games_per_epoch=160),
     "acrobot": ClassicConfig("Acrobot-v1", (256, 256, 256), games_per_epoch=320),
-    # gymnasium 1.x registers LunarLander-v3 (v2 is deprecated); same task as the paper's v2.
-    "lunarlander": ClassicConfig("LunarLander-v3", (256, 256, 256), games_per_epoch=640),
+    # The paper's LunarLander-v2, in C++ (envs/classic.py LunarLanderBatch); --env-id LunarLander-v3
+    # runs gymnasium's own (the same dynamics, slower: README, "LunarLander-v2").
+    "lunarlander": ClassicConfig("LunarLander-v2", (256, 256, 256), games_per_epoch=640),
 }
 PRESETS: dict[str, dict[str, Preset]] = {
     "cartpole": {
