@@ -323,6 +323,37 @@ def draw(fig: Figure, panels: dict[str, dict[str, rep.Run]], out: Path) -> Path:
     return out
 
 
+def grown_identity(fig_dir: Path, identity: dict[str, Any]) -> dict[str, Any]:
+    """`identity` plus the panels earlier commands ran into the same figure directory: a figure
+    grows panel by panel (`--panels`). A panel and variant that an earlier command ran with other
+    settings (another run) is refused (ValueError naming both runs)."""
+    path = fig_dir / "config.json"
+    if not path.exists():
+        return identity
+    old = json.loads(path.read_text()).get("sweep_figure") or {}
+    if old.get("figure") != identity["figure"]:
+        return identity  # not this figure's directory: RunDir refuses it
+    runs = dict(old.get("runs", {}))
+    for key, name in identity["runs"].items():
+        if runs.get(key, name) != name:
+            raise ValueError(
+                f"{fig_dir} already holds {key} from run {runs[key]}; these settings make run {name} "
+                "(use another --out directory or the same options as that run)"
+            )
+        runs[key] = name
+    return {**identity, "runs": runs}
+
+
+def _grows(existing: dict[str, Any], identity: dict[str, Any]) -> bool:
+    """Whether `identity` is the existing figure config with panels added (nothing changed)."""
+    old = existing.get("sweep_figure") or {}
+    return (
+        existing.get("format") == 1
+        and old.get("figure") == identity["figure"]
+        and all(identity["runs"].get(k) == v for k, v in old.get("runs", {}).items())
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The CLI."""
     from lotteryfast.lottery import LotteryConfig
@@ -367,7 +398,19 @@ def main(argv: list[str] | None = None) -> int:
     out_root = args.out or Path("figures") / args.preset
     fig_dir = out_root / fig.name
     identity = {"figure": fig.name, "runs": {f"{e['panel']}|{e['variant']}": e["name"] for e in experiments}}
-    code = execute(experiments, fig_dir, {"format": 1, "sweep_figure": identity}, args, prog="lotteryfast.figure")
+    try:
+        identity = grown_identity(fig_dir, identity)
+    except ValueError as err:
+        print(f"lotteryfast.figure: error: {err}", file=sys.stderr)
+        return 2
+    code = execute(
+        experiments,
+        fig_dir,
+        {"format": 1, "sweep_figure": identity},
+        args,
+        prog="lotteryfast.figure",
+        takes_over=lambda existing: _grows(existing, identity),
+    )
     if code:
         return code
     atomic_write_json(fig_dir / "figure.json", {**identity, "preset": args.preset, "tiny": args.tiny})

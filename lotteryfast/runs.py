@@ -11,6 +11,7 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +68,20 @@ class RunDir:
     """One experiment's directory. With writer=False (ranks > 0 of a data-parallel run) it reads
     but never writes: every write below is a no-op there."""
 
-    def __init__(self, path: str | Path, config: dict[str, Any], *, writer: bool = True):
+    def __init__(
+        self,
+        path: str | Path,
+        config: dict[str, Any],
+        *,
+        writer: bool = True,
+        takes_over: Callable[[dict[str, Any]], bool] | None = None,
+    ):
+        """`takes_over(existing_config)`: whether this config may replace another one found in the
+        directory (a figure directory that grows by panels); without it a different config is refused."""
         self.path = Path(path)
         self.config = config
         self.writer = writer
+        self.takes_over = takes_over
         self._claim()
 
     # Keys of config.json that do not name the run (where its data is found): a rerun that gives
@@ -84,6 +95,10 @@ class RunDir:
             mine = json.loads(json.dumps(self.config, sort_keys=True))
             ident = {k: v for k, v in existing.items() if k not in self.VOLATILE}
             wanted = {k: v for k, v in mine.items() if k not in self.VOLATILE}
+            if ident != wanted and self.takes_over is not None and self.takes_over(existing):
+                if self.writer:
+                    atomic_write_json(cfg_path, self.config)
+                return
             if ident != wanted:
                 diff = sorted(k for k in set(ident) | set(wanted) if ident.get(k) != wanted.get(k))
                 raise RunConfigMismatchError(

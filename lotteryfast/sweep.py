@@ -20,6 +20,7 @@ import itertools
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -193,11 +194,17 @@ def sweep_identity(experiments: list[dict[str, Any]], args: argparse.Namespace) 
 
 
 def execute(
-    experiments: list[dict[str, Any]], sweep_dir: Path, identity: dict[str, Any], args: argparse.Namespace, prog: str
+    experiments: list[dict[str, Any]],
+    sweep_dir: Path,
+    identity: dict[str, Any],
+    args: argparse.Namespace,
+    prog: str,
+    takes_over: Callable[[dict[str, Any]], bool] | None = None,
 ) -> int:
     """Runs (or resumes) the experiments (each with name, task, spec, task_cfg, lottery, identity and
     its run directory `dir`) as one job graph on the executor the flags ask for, after checking every
-    input; then writes each experiment's summary (and plot). Returns the exit code."""
+    input; then writes each experiment's summary (and plot). Returns the exit code. `takes_over`:
+    which earlier config of `sweep_dir` this one may replace (see RunDir)."""
     from tqdm import tqdm
 
     from lotteryfast.data.wikitext import DataError
@@ -224,7 +231,7 @@ def execute(
             e["identity"] = {**with_data(e["identity"], e["task_obj"]), "tensorboard": tensorboard_wanted(args)}
             Lottery(e["task_obj"], e["lottery"], None)  # checks the prunable set before anything is written
         executor = make_executor(args, [sweep_dir])
-        RunDir(sweep_dir, identity)
+        RunDir(sweep_dir, identity, takes_over=takes_over)
         for e in experiments:
             e["run"] = RunDir(e["dir"], e["identity"])
     except (ValueError, RunConfigMismatchError, OSError, DataError, ExecutorError) as err:

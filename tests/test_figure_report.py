@@ -166,6 +166,28 @@ def test_tiny_figures_run_resume_and_share_runs(tmp_path):
     assert "Late resetting improves winning tickets" in claims
 
 
+def test_a_figure_grows_panel_by_panel_and_refuses_changed_settings(tmp_path, capsys):
+    out = tmp_path / "figs"
+    args = ["--tiny", "--out", str(out), "--no-plot", "--seeds", "2"]
+    assert figure_main(["fig1", "--panels", "CartPole-v0", *args]) == 0
+    first = json.loads((out / "fig1" / "config.json").read_text())
+    assert figure_main(["fig1", "--panels", "LunarLander-v2", *args]) == 0  # the same figure grows
+    grown = json.loads((out / "fig1" / "figure.json").read_text())["runs"]
+    assert set(grown) == {"CartPole-v0|iterative, late reset", "LunarLander-v2|iterative, late reset"}
+    assert (
+        grown["CartPole-v0|iterative, late reset"] == first["sweep_figure"]["runs"]["CartPole-v0|iterative, late reset"]
+    )
+    report = json.loads((out / "fig1" / "report.json").read_text())
+    assert {"CartPole-v0", "LunarLander-v2"} <= set(report["panels"])
+    before = {p: p.read_bytes() for p in (out / "fig1").iterdir()}
+    capsys.readouterr()
+    # The same panel with other settings is another run: refused in one line, nothing written.
+    assert figure_main(["fig1", "--panels", "CartPole-v0", "--tiny", "--out", str(out), "--seeds", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "already holds CartPole-v0|iterative, late reset from run" in err
+    assert {p: p.read_bytes() for p in (out / "fig1").iterdir()} == before
+
+
 def test_nan_metrics_give_nan_statistics_and_an_inconclusive_verdict(tmp_path):
     """A ticket that finished no episode scores NaN: statistics say NaN, verdicts stay inconclusive."""
     from lotteryfast.stats import mean_std
