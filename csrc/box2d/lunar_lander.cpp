@@ -245,7 +245,7 @@ LunarLanderPool::~LunarLanderPool() = default;
 void LunarLanderPool::reset(float* obs) {
   const int n = size();
   const int threads = threads_ > 0 ? threads_ : omp_get_max_threads();
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp parallel for schedule(dynamic, 4) num_threads(threads)
   for (int i = 0; i < n; ++i) {
     envs_[i]->reset(rngs_[i], obs + static_cast<int64_t>(i) * kObsDim);
     steps_[i] = 0;
@@ -260,7 +260,7 @@ void LunarLanderPool::step(const int64_t* actions, const PoolOutputs& out) {
       throw std::invalid_argument("LunarLander actions must be in [0, 4), got " + std::to_string(actions[i]) +
                                   " for environment " + std::to_string(i));
   const int threads = threads_ > 0 ? threads_ : omp_get_max_threads();
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp parallel for schedule(dynamic, 4) num_threads(threads)
   for (int i = 0; i < n; ++i) {
     float* obs = out.obs + static_cast<int64_t>(i) * kObsDim;
     bool terminated = false;

@@ -61,7 +61,8 @@ struct PoolOutputs {
   double* episode_return;  // the ended episode's return where terminated or truncated, else 0
 };
 
-// [members x envs] environments. Environment e of member m draws from
+// [members x envs] environments, stepped in chunks of 4 handed to whichever thread is free (a
+// preempted thread does not hold the others up). Environment e of member m draws from
 // SplitMix64{mix(seeds[m], e)}: a member's episodes depend on its seed only, never on the other
 // members or on the number of threads.
 class LunarLanderPool {
