@@ -249,24 +249,36 @@ def plan(fig: Figure, args: argparse.Namespace) -> list[dict[str, Any]]:
     return experiments
 
 
+def figure_info(fig_dir: Path) -> dict[str, Any] | None:
+    """{"figure", "runs"} of a figure directory — from figure.json once the command finished, else
+    from config.json (a figure still running, or stopped part-way); None if it is not one."""
+    done = fig_dir / "figure.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    cfg = fig_dir / "config.json"
+    if cfg.is_file():
+        return json.loads(cfg.read_text()).get("sweep_figure")
+    return None
+
+
 def runs_of(fig_dir: Path) -> tuple[Figure, dict[str, dict[str, rep.Run]]]:
-    """The figure of a figure directory and its runs, panel -> variant -> Run."""
-    info = json.loads((fig_dir / "figure.json").read_text())
+    """The figure of a figure directory and its runs, panel -> variant -> Run (finished units)."""
+    info = figure_info(fig_dir)
+    if info is None:
+        raise rep.ReportError(f"{fig_dir} is not a figure directory")
     fig = FIGURES[info["figure"]]
     # Every panel of the figure, run or not: a claim about "all games" is not judged on a subset.
     panels: dict[str, dict[str, rep.Run]] = {title: {} for title, _, _ in fig.panels}
     for key, name in info["runs"].items():
         panel, variant = key.split("|", 1)
+        if not (fig_dir.parent / "runs" / name / "config.json").is_file():
+            if (fig_dir / "figure.json").is_file():
+                raise rep.ReportError(f"{fig_dir}: its run {fig_dir.parent / 'runs' / name} is missing")
+            continue  # not started yet
         run = rep.load_run(fig_dir.parent / "runs" / name)
         run.panel, run.variant = panel, variant
         panels.setdefault(panel, {})[variant] = run
     return fig, panels
-
-
-def report_for_figure_dir(fig_dir: Path) -> dict[str, Any]:
-    """The report of a figure directory (its runs judged against the figure's claims)."""
-    fig, panels = runs_of(fig_dir)
-    return rep.build_report(panels, fig.claims(panels), fig.title)
 
 
 VARIANT_STYLE = ("tab:purple", "tab:orange", "tab:brown", "tab:olive")

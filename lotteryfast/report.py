@@ -49,6 +49,13 @@ class Run:
         """+1 when higher is better, -1 otherwise: multiplies differences so that + means better."""
         return 1.0 if self.higher_is_better else -1.0
 
+    def expected_units(self) -> int | None:
+        """Units the run has when finished (from its config; None if the config does not say)."""
+        ident = self.identity
+        if not all(k in ident for k in ("seeds", "levels", "tickets")):
+            return None
+        return int(ident["seeds"]) * (1 + int(ident["levels"]) * len(ident["tickets"]))
+
     def seeds(self) -> list[int]:
         """The seeds with a finished dense network."""
         return sorted({s for s, lv, k in self.units if lv == 0})
@@ -109,6 +116,9 @@ def expand(paths: Iterable[Path]) -> list[Path]:
         fig = p / "figure.json"
         if fig.is_file():
             out += [p.parent / "runs" / name for name in json.loads(fig.read_text())["runs"].values()]
+        elif cfg.is_file() and "sweep_figure" in json.loads(cfg.read_text()):
+            runs = json.loads(cfg.read_text())["sweep_figure"]["runs"].values()
+            out += [p.parent / "runs" / name for name in runs if (p.parent / "runs" / name).is_dir()]
         elif cfg.is_file() and "sweep" in json.loads(cfg.read_text()):
             out += [p / name for name in json.loads(cfg.read_text())["sweep"]]
         elif cfg.is_file():
@@ -377,6 +387,7 @@ def build_report(panels: dict[str, dict[str, Run]], claims: list[Verdict], title
                     "metric": r.metric,
                     "higher_is_better": r.higher_is_better,
                     "seeds": r.seeds(),
+                    "units": {"finished": len(r.units), "expected": r.expected_units()},
                     "levels": level_rows(r),
                 }
                 for variant, r in variants.items()
@@ -406,6 +417,13 @@ def _numbers(numbers: Any) -> str:
     return one(numbers)
 
 
+def _progress(units: dict[str, Any] | None) -> str:
+    """'; in progress: F of E units finished' for a run that is not finished, else ''."""
+    if not units or units.get("expected") is None or units["finished"] >= units["expected"]:
+        return ""
+    return f"; **in progress: {units['finished']} of {units['expected']} units finished**"
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     """report.md from the report data."""
     out = [f"# {report['title']}", ""]
@@ -422,7 +440,8 @@ def to_markdown(report: dict[str, Any]) -> str:
                 f"## {panel} — {variant}",
                 "",
                 f"`{data['run']}`; metric: {data['metric']} "
-                f"({'higher' if data['higher_is_better'] else 'lower'} is better), seeds {data['seeds']}",
+                f"({'higher' if data['higher_is_better'] else 'lower'} is better), seeds {data['seeds']}"
+                + _progress(data.get("units")),
                 "",
             ]
             out += ["| level | pruned | dense / WT | RT | RP | WT - RT (95 % CI) |", "|---|---|---|---|---|---|"]
@@ -467,6 +486,8 @@ ClaimFn = Callable[[dict[str, dict[str, Run]]], list[Verdict]]
 
 def main(argv: list[str] | None = None) -> int:
     """The CLI; returns the exit code (2: bad input, one line on stderr, nothing written)."""
+    from lotteryfast import report as _imported
+
     p = argparse.ArgumentParser(
         prog="python -m lotteryfast.report", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -477,11 +498,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.out is None and len(args.dirs) > 1:
             raise ReportError("several directories: say where the report goes with --out")
         out = args.out or args.dirs[0]
-        figure = args.dirs[0] / "figure.json" if len(args.dirs) == 1 else None
-        if figure is not None and figure.is_file():
-            from lotteryfast.figure import report_for_figure_dir
+        from lotteryfast.figure import draw, figure_info, runs_of
 
-            report = report_for_figure_dir(args.dirs[0])
+        info = figure_info(args.dirs[0]) if len(args.dirs) == 1 else None
+        if info is not None:  # a figure directory, finished or not: its claims, and the figure redrawn
+            fig, panels = runs_of(args.dirs[0])
+            if not any(run.units for variants in panels.values() for run in variants.values()):
+                raise ReportError(f"{args.dirs[0]}: no finished unit yet")
+            report = build_report(panels, fig.claims(panels), fig.title)
         else:
             runs = [load_run(d) for d in expand(args.dirs)]
             if not any(r.units for r in runs):
@@ -489,7 +513,9 @@ def main(argv: list[str] | None = None) -> int:
             panels = group(runs)
             report = build_report(panels, generic_claims(panels), "lotteryfast report")
         md, _ = write_report(out, report)
-    except (ReportError, OSError) as err:
+        if info is not None:
+            print(draw(fig, panels, out / f"{fig.name}.png"))
+    except (ReportError, _imported.ReportError, OSError) as err:  # run as __main__, figure.py raises the module's
         print(f"lotteryfast.report: error: {err}", file=sys.stderr)
         return 2
     print(md)

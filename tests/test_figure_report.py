@@ -188,6 +188,29 @@ def test_a_figure_grows_panel_by_panel_and_refuses_changed_settings(tmp_path, ca
     assert {p: p.read_bytes() for p in (out / "fig1").iterdir()} == before
 
 
+def test_report_and_figure_of_a_figure_stopped_part_way(tmp_path, capsys):
+    """A figure command killed part-way has no figure.json yet: the report command judges and draws
+    what finished, and says the run is in progress."""
+    out = tmp_path / "figs"
+    assert figure_main(["fig1", "--tiny", "--panels", "CartPole-v0", "--out", str(out), "--no-plot"]) == 0
+    (out / "fig1" / "figure.json").unlink()
+    (out / "fig1" / "fig1.png").unlink()
+    (run_name,) = json.loads((out / "fig1" / "config.json").read_text())["sweep_figure"]["runs"].values()
+    last = sorted((out / "runs" / run_name).glob("seed*/level*/rt/metrics.json"))[-1]
+    last.unlink()
+    assert report_main([str(out / "fig1")]) == 0
+    md = (out / "fig1" / "report.md").read_text()
+    assert "Winning tickets beat random tickets" in md and "**in progress: " in md
+    units = json.loads((out / "fig1" / "report.json").read_text())["panels"]["CartPole-v0"]["iterative, late reset"]
+    assert units["units"]["finished"] == units["units"]["expected"] - 1
+    assert (out / "fig1" / "fig1.png").stat().st_size > 10_000
+    for m in (out / "runs" / run_name).glob("seed*/level*/*/metrics.json"):
+        m.unlink()
+    capsys.readouterr()
+    assert report_main([str(out / "fig1")]) == 2
+    assert "no finished unit yet" in capsys.readouterr().err
+
+
 def test_nan_metrics_give_nan_statistics_and_an_inconclusive_verdict(tmp_path):
     """A ticket that finished no episode scores NaN: statistics say NaN, verdicts stay inconclusive."""
     from lotteryfast.stats import mean_std
