@@ -1,5 +1,5 @@
 """Batched environments: many independent environments stepped as one tensor batch."""
 
-from lotteryfast.envs.classic import AcrobotBatch, CartPoleBatch, GymBatch, make_batch
+from lotteryfast.envs.classic import AcrobotBatch, CartPoleBatch, GymBatch, LunarLanderBatch, make_batch
 
-__all__ = ["AcrobotBatch", "CartPoleBatch", "GymBatch", "make_batch"]
+__all__ = ["AcrobotBatch", "CartPoleBatch", "GymBatch", "LunarLanderBatch", "make_batch"]
