@@ -209,3 +209,5 @@ def test_bad_construction_named():
         LunarLanderBatch(2, 2, [0])
     with pytest.raises(RuntimeError, match="reset"):
         _box2d.LunarLander(0).step(0)
+    with pytest.raises(ValueError, match="unknown environment 'LunarLander-v9'.*LunarLander-v2"):
+        make_batch("LunarLander-v9", 1, 1, [0])

@@ -193,6 +193,13 @@ class GymBatch:
         if len(seeds) != members:
             raise ValueError(f"need one seed per member: got {len(seeds)} seeds for {members} members")
         self.members, self.envs, self.device = members, envs, torch.device(device)
+        try:
+            gym.spec(env_id)
+        except gym.error.Error as err:
+            raise ValueError(
+                f"unknown environment {env_id!r} ({err}); batched natively: CartPole-v0, CartPole-v1, "
+                "Acrobot-v1, LunarLander-v2"
+            ) from None
         self.envs_list = [[gym.make(env_id) for _ in range(envs)] for _ in range(members)]
         first = self.envs_list[0][0]
         self.obs_dim = int(np.prod(first.observation_space.shape))
