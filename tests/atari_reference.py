@@ -5,26 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 from ale_py import Action, ALEInterface, LoggerMode
+from splitmix_reference import SplitMix64, mix
 
-M64 = (1 << 64) - 1
-GOLDEN, C1, C2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
 NOOP_STREAM = 0x5BD1E995
-
-
-class SplitMix64:
-    def __init__(self, state: int):
-        self.state = state & M64
-
-    def next(self) -> int:
-        self.state = (self.state + GOLDEN) & M64
-        z = self.state
-        z = ((z ^ (z >> 30)) * C1) & M64
-        z = ((z ^ (z >> 27)) * C2) & M64
-        return z ^ (z >> 31)
-
-
-def mix(seed: int, i: int) -> int:
-    return SplitMix64(seed + GOLDEN * i).next()
 
 
 def area_resize(img: np.ndarray, h: int, w: int) -> np.ndarray:

@@ -18,37 +18,14 @@ pytest.importorskip("Box2D")
 _box2d = pytest.importorskip("lotteryfast._box2d")
 
 from gymnasium.envs.box2d.lunar_lander import heuristic  # noqa: E402
+from splitmix_reference import SplitMix64, mix  # noqa: E402
 
 from lotteryfast.envs.classic import LunarLanderBatch, make_batch  # noqa: E402
-
-MASK = (1 << 64) - 1
-GOLDEN = 0x9E3779B97F4A7C15
-
-
-class SplitMix64:
-    """Python replica of csrc/common/splitmix.h."""
-
-    def __init__(self, state: int):
-        self.state = state & MASK
-
-    def next(self) -> int:
-        self.state = (self.state + GOLDEN) & MASK
-        z = self.state
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
-        return z ^ (z >> 31)
-
-    def uniform(self, low: float = 0.0, high: float = 1.0, size=None):
-        """numpy Generator.uniform's formula, low + (high - low) * u, with u from the top 53 bits."""
-        draw = lambda: low + (high - low) * ((self.next() >> 11) * 2.0**-53)  # noqa: E731
-        if size is None:
-            return draw()
-        return np.array([draw() for _ in range(int(np.prod(size)))]).reshape(size)
 
 
 def stream(seed: int, index: int) -> SplitMix64:
     """The generator of environment `index` of a member seeded `seed` (lf::mix)."""
-    return SplitMix64(SplitMix64((seed + GOLDEN * index) & MASK).next())
+    return SplitMix64(mix(seed, index))
 
 
 def gym_twin(seed: int, index: int):
