@@ -109,16 +109,17 @@ def load_run(path: Path) -> Run:
 
 def expand(paths: Iterable[Path]) -> list[Path]:
     """Run directories from run or sweep (or figure) directories."""
+    from lotteryfast.figure import figure_info  # figure.py imports this module
+
     out: list[Path] = []
     for p in paths:
         p = Path(p)
         cfg = p / "config.json"
-        fig = p / "figure.json"
-        if fig.is_file():
-            out += [p.parent / "runs" / name for name in json.loads(fig.read_text())["runs"].values()]
-        elif cfg.is_file() and "sweep_figure" in json.loads(cfg.read_text()):
-            runs = json.loads(cfg.read_text())["sweep_figure"]["runs"].values()
-            out += [p.parent / "runs" / name for name in runs if (p.parent / "runs" / name).is_dir()]
+        info = figure_info(p)
+        if info is not None:  # a figure still running lists runs not started yet
+            done = (p / "figure.json").is_file()
+            runs = [p.parent / "runs" / name for name in info["runs"].values()]
+            out += [r for r in runs if done or r.is_dir()]
         elif cfg.is_file() and "sweep" in json.loads(cfg.read_text()):
             out += [p / name for name in json.loads(cfg.read_text())["sweep"]]
         elif cfg.is_file():
@@ -486,8 +487,6 @@ ClaimFn = Callable[[dict[str, dict[str, Run]]], list[Verdict]]
 
 def main(argv: list[str] | None = None) -> int:
     """The CLI; returns the exit code (2: bad input, one line on stderr, nothing written)."""
-    from lotteryfast import report as _imported
-
     p = argparse.ArgumentParser(
         prog="python -m lotteryfast.report", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -515,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
         md, _ = write_report(out, report)
         if info is not None:
             print(draw(fig, panels, out / f"{fig.name}.png"))
-    except (ReportError, _imported.ReportError, OSError) as err:  # run as __main__, figure.py raises the module's
+    except (ReportError, OSError) as err:
         print(f"lotteryfast.report: error: {err}", file=sys.stderr)
         return 2
     print(md)
@@ -523,4 +522,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module's main, not __main__'s: figure.py raises lotteryfast.report's
+    # ReportError, which must be the class main() catches.
+    from lotteryfast import report
+
+    sys.exit(report.main())
