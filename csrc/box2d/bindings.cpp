@@ -63,9 +63,12 @@ struct PyPool {
   }
 
   py::tuple step(const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& actions) {
-    if (actions.ndim() != 2 || actions.shape(0) != members || actions.shape(1) != envs)
+    if (actions.ndim() != 2 || actions.shape(0) != members || actions.shape(1) != envs) {
+      std::string got;
+      for (py::ssize_t d = 0; d < actions.ndim(); ++d) got += (d ? ", " : "") + std::to_string(actions.shape(d));
       throw std::invalid_argument("expected actions shaped [" + std::to_string(members) + ", " +
-                                  std::to_string(envs) + "], got " + std::to_string(actions.ndim()) + " dimensions");
+                                  std::to_string(envs) + "], got [" + got + "]");
+    }
     F32 obs({members, envs, kObsDim});
     F64 reward({members, envs}), episode_return({members, envs});
     U8 terminated({members, envs}), truncated({members, envs});
